@@ -1,0 +1,281 @@
+"""The sessionlens command line: a thin layer over the library.
+
+Each command calls one library function; library errors become one-line
+messages (click.ClickException) with a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from . import __version__
+from .errors import SessionlensError
+from .options import FieldOptions
+
+err_console = Console(stderr=True)
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="sessionlens")
+def cli() -> None:
+    """Find the change that broke users' sessions.
+
+    Ingest access and app logs into a private Parquet lake, then ask when
+    session errors spiked and which change most likely caused it.
+
+    \b
+    Start here:
+      sessionlens demo --out demo-out          # sample incidents, end to end
+      sessionlens ingest --lake lake/ /var/log/nginx/access.log*
+      sessionlens sql --lake lake/ "SELECT count(*) FROM requests"
+    """
+
+
+# --- ingest ---------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory (created if missing).")
+@click.option("--format", "fmt", metavar="NAME", help="A format from `sessionlens formats`; default: detect per file.")
+@click.option("--nginx-format", metavar="LOG_FORMAT", help="An nginx log_format string (prefix 'escape=json ' if used).")
+@click.option("--apache-format", metavar="LOGFORMAT", help="An Apache LogFormat string.")
+@click.option("--json-map", metavar="MAP", help="JSON field names, e.g. ts=time,status=code,session=sid.")
+@click.option("--rules", "rules_file", type=click.Path(dir_okay=False), help="TOML file of session-error rules to add or override.")
+@click.option("--session-cookie", metavar="NAME", help="Session cookie name (default: *session, *sess, *sid, PHPSESSID).")
+@click.option("--version-header", default="x-app-version", show_default=True, help="Response header with the app version.")
+@click.option("--edge-header", default="x-edge-worker", show_default=True, help="Request header with the edge worker's verdict.")
+@click.option("--client-ip-from", type=click.Choice(["remote_addr", "xff"]), default="remote_addr", show_default=True)
+@click.option("--keep-raw-ips", is_flag=True, help="Store client IPs unhashed (they are hashed by default).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.argument("paths", nargs=-1, required=True)
+def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session_cookie, version_header, edge_header,
+           client_ip_from, keep_raw_ips, as_json, paths):
+    """Ingest log files into a lake.
+
+    PATHS are files, directories, globs or '-' for standard input; .gz and
+    .zst are read transparently. Ingesting a file twice adds nothing; a file
+    that grew adds only its new lines. Lines that cannot be parsed are kept
+    in the lake's `rejects` table with file, line number and reason.
+
+    \b
+    Examples:
+      sessionlens ingest --lake lake/ access.log app.log
+      sessionlens ingest --lake lake/ --nginx-format \\
+        '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time $hostname $sent_http_x_app_version "$cookie__app_session"' \\
+        /var/log/nginx/access.log
+      zcat old.log.gz | sessionlens ingest --lake lake/ --format nginx-combined -
+    """
+    from .ingest import expand_paths, ingest as run_ingest
+
+    try:
+        options = FieldOptions(
+            session_cookie=session_cookie,
+            version_header=version_header,
+            edge_header=edge_header,
+            client_ip_from=client_ip_from,
+            keep_raw_ips=keep_raw_ips,
+        )
+        files = expand_paths(paths)
+        with _progress(files) as progress:
+            summary = run_ingest(
+                lake, paths, fmt=fmt, nginx_format=nginx_format, apache_format=apache_format, json_map=json_map,
+                rules_file=rules_file, options=options, progress=progress,
+            )
+    except SessionlensError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        click.echo(json.dumps(summary.as_dict()))
+    else:
+        _print_summary(summary)
+    if summary.failed:
+        raise click.ClickException(f"{len(summary.failed)} file(s) could not be ingested: "
+                                   + "; ".join(f"{f.path}: {f.message}" for f in summary.failed))
+
+
+class _progress:
+    """A rich progress bar over input bytes, on a terminal only."""
+
+    def __init__(self, files: list[str]):
+        self.files = files
+        self.bar = None
+
+    def __enter__(self):
+        if not err_console.is_terminal:
+            return None
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+        total = sum(Path(f).stat().st_size for f in self.files if f != "-")
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), TransferSpeedColumn(),
+                            TimeRemainingColumn(), console=err_console, transient=True)
+        self.bar.start()
+        task = self.bar.add_task("ingesting", total=total or None)
+
+        def advance(name: str, nbytes: int) -> None:
+            self.bar.update(task, advance=nbytes, description=f"ingesting {Path(name).name}")
+
+        return advance
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.stop()
+        return False
+
+
+def _print_summary(summary) -> None:
+    d = summary.as_dict()
+    console = Console()
+    table = Table(title="ingest summary", show_header=True, header_style="bold")
+    for col in ("file", "format", "status", "lines", "stored", "rejected"):
+        table.add_column(col, justify="right" if col in ("lines", "stored", "rejected") else "left")
+    for f in summary.files:
+        table.add_row(f.path, f.format or "-", f.status + (f" ({f.message})" if f.message else ""),
+                      f"{f.lines_read:,}", f"{f.stored:,}", f"{f.rejected:,}")
+    console.print(table)
+    rate = d["lines_read"] / d["seconds"] if d["seconds"] else 0
+    console.print(f"{d['files']} file(s), {d['lines_read']:,} lines read, {d['stored']:,} stored, "
+                  f"{d['rejected']:,} rejected in {d['seconds']:.2f}s ({rate:,.0f} lines/s)")
+    for reason, n in d["rejected_by_reason"].items():
+        console.print(f"  rejected: {n:,} × {reason}")
+
+
+# --- formats ---------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the formats as JSON.")
+def formats(as_json):
+    """List the log formats sessionlens reads, with a sample line each.
+
+    Any nginx log_format or Apache LogFormat also works through
+    --nginx-format / --apache-format; JSON lines take --json-map.
+
+    \b
+    Example:
+      sessionlens formats
+    """
+    from .formats import load_specs
+
+    specs = load_specs()
+    if as_json:
+        click.echo(json.dumps([{"name": s.name, "family": s.family, "description": s.description,
+                                "template": s.template, "sample": s.samples[0].line if s.samples else None}
+                               for s in specs], indent=1))
+        return
+    console = Console()
+    for s in specs:
+        console.print(f"[bold]{s.name}[/bold]  ({s.family})  {s.description}", markup=True, highlight=False)
+        if s.template:
+            console.print(f"  template: {s.template}", markup=False, highlight=False)
+        if s.samples:
+            console.print(f"  sample:   {s.samples[0].line.splitlines()[0]}", markup=False, highlight=False)
+
+
+# --- sql ---------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@click.option("--format", "out_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--limit", default=100, show_default=True, help="Rows shown in table format (0: all).")
+@click.argument("query")
+def sql(lake, out_format, limit, query):
+    """Run DuckDB SQL over the lake's views.
+
+    Views: requests, events, rejects, changes (see docs/schema.md).
+
+    \b
+    Examples:
+      sessionlens sql --lake lake/ "SELECT cookie_format, count(*) FROM requests GROUP BY 1"
+      sessionlens sql --lake lake/ --format csv "SELECT * FROM rejects" > rejects.csv
+    """
+    from .lake import Lake
+
+    try:
+        frame = Lake(lake).sql(query).pl()
+    except SessionlensError as exc:
+        raise _fail(exc) from None
+    except Exception as exc:  # a statement with no result, e.g. SET
+        raise click.ClickException(f"query returned no rows to show ({type(exc).__name__})") from None
+    if out_format == "csv":
+        click.echo(frame.write_csv(), nl=False)
+    elif out_format == "json":
+        click.echo(frame.write_json())
+    else:
+        _print_frame(frame, limit)
+
+
+def _print_frame(frame, limit: int) -> None:
+    table = Table(show_header=True, header_style="bold")
+    for col in frame.columns:
+        table.add_column(col)
+    shown = frame if not limit else frame.head(limit)
+    for row in shown.iter_rows():
+        table.add_row(*["" if v is None else str(v) for v in row])
+    console = Console()
+    console.print(table)
+    if limit and frame.height > limit:
+        console.print(f"({frame.height - limit:,} more rows; use --limit 0 or --format csv)")
+
+
+# --- demo ----------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--out", default="demo-out", show_default=True, type=click.Path(file_okay=False),
+              help="Directory for the sample logs, the lake and the report.")
+@click.option("--seed", default=7, show_default=True, help="Seed of the sample generator.")
+@click.option("--scale", default=1.0, show_default=True, help="Traffic multiplier (1.0 = small and quick).")
+def demo(out, seed, scale):
+    """Generate the three sample incidents and run sessionlens on them.
+
+    Writes OUT/logs/<incident>/ (logs, markers, ground truth), ingests each
+    incident into OUT/lakes/<incident>/ and prints the ingest summaries.
+
+    \b
+    Example:
+      sessionlens demo --out demo-out
+    """
+    from .demo import run_demo
+
+    try:
+        run_demo(Path(out), seed=seed, scale=scale, console=Console())
+    except SessionlensError as exc:
+        raise _fail(exc) from None
+
+
+def main() -> None:
+    """Entry point of the console script.
+
+    Unexpected errors become one line on stderr (exit 2); set
+    SESSIONLENS_DEBUG=1 to see the traceback.
+    """
+    import os
+
+    try:
+        cli(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:  # pragma: no cover
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        if os.environ.get("SESSIONLENS_DEBUG"):
+            raise
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        click.echo(f"Error: internal error: {type(exc).__name__}: {first} (SESSIONLENS_DEBUG=1 shows the traceback)", err=True)
+        sys.exit(2)

@@ -1,0 +1,135 @@
+"""Access logs from nginx ``log_format`` and Apache ``LogFormat`` templates.
+
+The fast path reads the whole file with DuckDB's parallel, quote-aware CSV
+reader. Lines it cannot split are re-parsed one by one with the template's
+regex, so a malformed line costs nothing to the lines around it. If the
+counts do not add up (an unterminated quote can swallow the next line into
+one bad row), the file is parsed again on the regex path alone.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+import duckdb
+
+from ..normalise import complete_raw
+from .base import Batch, FallBack, FileJob, Parser, Sample, lines_relation
+from .fields import access_raw_sql
+from .template import Template, column_value_sql, compile_apache, compile_nginx, line_regex
+
+
+class AccessLogParser(Parser):
+    """Parses lines written from a template; subclasses compile the template."""
+
+    table_hint = "requests"
+
+    def __init__(self, name: str, template: Template, description: str = "", samples: list[Sample] | None = None):
+        super().__init__(name, description, samples)
+        self.template = template
+        self.regex, self.regex_names = line_regex(template)
+        self._py_regex = re.compile(self.regex)
+
+    # --- detection ---------------------------------------------------------
+    def detect_score(self, lines: list[str]) -> float:
+        if not lines:
+            return 0.0
+        hits = sum(1 for line in lines if self._py_regex.match(line))
+        return hits / len(lines)
+
+    # --- parsing -----------------------------------------------------------
+    def raw_select(self, var_sql: dict[str, str], job: FileJob, line_no: str, raw_line: str) -> str:
+        exprs = access_raw_sql(var_sql, self.template.escape, job.options)
+        exprs.update({"kind": "'request'", "line_no": line_no, "raw_line": raw_line})
+        return complete_raw(exprs)
+
+    def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
+        if self.template.fast_path and job.start_byte == 0:
+            yield from self._fast(con, job)
+        else:
+            yield from self.slow_batches(con, job)
+
+    def slow_batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
+        from ..reader import iter_line_chunks
+
+        for first, text in iter_line_chunks(job.path, job.start_byte, job.first_line, job.chunk_bytes):
+            lines_relation(con, first, text)
+            yield self._regex_batch(con, "lines", job)
+
+    def _regex_batch(self, con: duckdb.DuckDBPyConnection, table: str, job: FileJob) -> Batch:
+        names = [f"v_{i}" for i in range(len(self.regex_names))]
+        struct = f"regexp_extract(line, '{_esc(self.regex)}', [{', '.join(repr(n) for n in names)}])"
+        var_sql = {var: f"m.{n}" for var, n in zip(self.regex_names, names)}
+        select = self.raw_select(var_sql, job, "line_no", "line")
+        # A line that does not match gives an empty struct: reject it.
+        relation = f"""(
+          SELECT * REPLACE (CASE WHEN NOT matched THEN 'line does not match format {self.name}' END AS reject)
+          FROM (
+            SELECT {select}, regexp_matches(line, '{_esc(self.regex)}') AS matched
+            FROM (SELECT line_no, rtrim(line, chr(13)) AS line, {struct} AS m FROM {table}
+                  WHERE rtrim(line, chr(13)) <> '')
+          )
+        )"""
+        return Batch(relation=f"(SELECT * EXCLUDE (matched) FROM {relation})")
+
+    def _fast(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
+        ncols = len(self.template.columns)
+        col_names = [f"c{i}" for i in range(ncols)]
+        columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in col_names) + "}"
+        con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+        path = str(job.path).replace("'", "''")
+        csv = (
+            f"read_csv('{path}', delim=' ', quote='\"', escape='\"', header=false, columns={columns}, "
+            f"auto_detect=false, strict_mode=true, store_rejects=true, max_line_size=4194304, "
+            f"new_line='\\n', compression='auto')"
+        )
+        var_sql = column_value_sql(self.template, col_names)
+        select = self.raw_select(var_sql, job, "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)")
+        # A value holding a newline means the reader joined two lines: never trust such a row.
+        joined = " OR ".join(f"coalesce(contains({c}, chr(10)), false)" for c in col_names)
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW fast_good AS SELECT {select} FROM {csv} WHERE NOT ({joined})"
+        )
+        # Written straight to Parquet in one parallel scan. Rows without a
+        # readable timestamp are dropped there, and so are missing from the
+        # count check below, which then sends the file to the regex path.
+        batch = Batch(relation="fast_good", direct=True)
+        yield batch
+        stored = batch.stored
+        # Every physical line of every rejected region is parsed again alone.
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE rescue AS
+            WITH r AS (SELECT line, any_value(csv_line) AS csv_line FROM reject_errors GROUP BY line),
+            split AS (
+              SELECT line AS first, unnest(string_split(ltrim(csv_line, chr(10)), chr(10))) AS l,
+                     unnest(range(0, len(string_split(ltrim(csv_line, chr(10)), chr(10))))) AS i
+              FROM r)
+            SELECT DISTINCT ON (first + i) first + i AS line_no, l AS line FROM split ORDER BY line_no"""
+        )
+        rescue_lines = con.execute("SELECT count(*) FROM rescue WHERE rtrim(line, chr(13)) <> ''").fetchone()[0]
+        if stored + rescue_lines + len(job.blank_lines) != job.lines:
+            raise FallBack(
+                f"counts do not add up: {stored} parsed + {rescue_lines} rejected + {len(job.blank_lines)} blank != {job.lines}"
+            )
+        if rescue_lines:
+            yield self._regex_batch(con, "rescue", job)
+
+
+def _esc(text: str) -> str:
+    return text.replace("'", "''")
+
+
+class NginxParser(AccessLogParser):
+    family = "nginx"
+
+    def __init__(self, name: str, template: str, escape: str | None = None, description: str = "", samples=None):
+        fmt = f"escape={escape} {template}" if escape else template
+        super().__init__(name, compile_nginx(fmt), description, samples)
+
+
+class ApacheParser(AccessLogParser):
+    family = "apache"
+
+    def __init__(self, name: str, template: str, description: str = "", samples=None):
+        super().__init__(name, compile_apache(template), description, samples)

@@ -1,0 +1,105 @@
+"""The parser base class and what a parser hands to the ingest engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+
+from ..options import FieldOptions
+
+
+@dataclass
+class Sample:
+    """A sample line of a format, with the stored values it must produce."""
+
+    line: str
+    expect: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class FileJob:
+    """One byte range of one file to parse.
+
+    Attributes:
+        path: the file (possibly compressed) on disk.
+        start_byte / first_line: where the range starts (after a previous
+            ingest of a file that has since grown).
+        lines: physical lines in the range.
+        blank_lines: 1-based numbers of the empty lines in the range.
+        options: field options.
+    """
+
+    path: Path
+    start_byte: int
+    first_line: int
+    lines: int
+    blank_lines: list[int]
+    options: FieldOptions
+    chunk_bytes: int = 32 << 20
+
+
+@dataclass
+class Batch:
+    """A relation of raw columns, and how many input lines it accounts for.
+
+    Each record's raw column ``n_lines`` says how many physical lines are
+    behind it (1 for single-line formats), so the run can check that lines
+    read = lines stored + lines rejected. A ``direct`` batch is copied to
+    Parquet in one streaming scan; the engine sets ``stored`` afterwards.
+    """
+
+    relation: str
+    direct: bool = False  # written straight from the relation, stored rows only
+    stored: int = 0  # set by the engine once the batch is written
+    rejected: int = 0
+
+
+class FallBack(Exception):
+    """Raised by a fast path that found input it cannot vouch for."""
+
+
+class Parser:
+    """A log format family. Subclasses set ``family`` and implement ``batches``.
+
+    Attributes:
+        name: the format's name (``nginx-combined``, ``rails`` ...).
+        family: the parser family (``nginx``, ``apache``, ``cloudflare`` ...).
+        table_hint: 'requests' or 'events': where most records go.
+    """
+
+    family = "base"
+    table_hint = "requests"
+
+    def __init__(self, name: str, description: str = "", samples: list[Sample] | None = None):
+        self.name = name
+        self.description = description
+        self.samples = samples or []
+
+    def detect_score(self, lines: list[str]) -> float:
+        """Fraction of the given lines this format understands (0..1)."""
+        raise NotImplementedError
+
+    def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
+        """Yields relations of raw columns for the job's lines."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}>"
+
+
+def lines_relation(con: duckdb.DuckDBPyConnection, first_line: int, text: str, name: str = "lines") -> str:
+    """Registers a chunk of text as a relation (line_no, line); returns its name.
+
+    Splitting happens inside DuckDB, so no Python object is made per line.
+    """
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name} AS
+        SELECT unnest(range($first, $first + len(parts))) AS line_no,
+               unnest(parts) AS line
+        FROM (SELECT string_split(rtrim($text, chr(10)), chr(10)) AS parts)""",
+        {"first": first_line, "text": text},
+    )
+    return name

@@ -1,0 +1,186 @@
+"""Raw canonical columns -> the lake's stored columns, in one SQL query.
+
+Every parser yields the *raw* columns below (missing ones are NULL). The
+normalising query hashes identities, names cookie formats, normalises
+routes, classifies session errors and drops every raw secret, so raw values
+exist only inside this one SELECT and never reach a file.
+"""
+
+from __future__ import annotations
+
+from .options import FieldOptions
+from .privacy import cookie_format_sql, hash_sql
+from .rules import RuleSet
+
+RAW_COLUMNS: dict[str, str] = {
+    "ts": "TIMESTAMPTZ",
+    "line_no": "BIGINT",
+    "kind": "VARCHAR",  # 'request' or 'event'
+    "event": "VARCHAR",
+    "method": "VARCHAR",
+    "uri": "VARCHAR",
+    "protocol": "VARCHAR",
+    "status": "INTEGER",
+    "bytes": "BIGINT",
+    "latency_ms": "DOUBLE",
+    "host": "VARCHAR",
+    "vhost": "VARCHAR",
+    "app_version": "VARCHAR",
+    "client_ip": "VARCHAR",
+    "remote_user": "VARCHAR",
+    "user_id": "VARCHAR",
+    "session_cookie": "VARCHAR",
+    "user_agent": "VARCHAR",
+    "referer": "VARCHAR",
+    "edge_worker": "VARCHAR",
+    "cache_status": "VARCHAR",
+    "request_id": "VARCHAR",
+    "location": "VARCHAR",
+    "message": "VARCHAR",
+    "device_id": "VARCHAR",
+    "controller": "VARCHAR",
+    "exception": "VARCHAR",
+    "reject": "VARCHAR",  # a parser's reason to reject the record, if any
+    "raw_line": "VARCHAR",  # the record's first line, only ever stored redacted
+    "n_lines": "BIGINT",  # physical lines behind the record (multi-line formats)
+}
+
+# The stored schema, shared by the `requests` and `events` tables; see docs/schema.md.
+STORED_COLUMNS: dict[str, str] = {
+    "ts": "TIMESTAMPTZ",
+    "date": "DATE",
+    "source": "VARCHAR",
+    "event": "VARCHAR",
+    "host": "VARCHAR",
+    "vhost": "VARCHAR",
+    "app_version": "VARCHAR",
+    "method": "VARCHAR",
+    "path": "VARCHAR",
+    "route": "VARCHAR",
+    "status": "SMALLINT",
+    "bytes": "BIGINT",
+    "latency_ms": "DOUBLE",
+    "client_key": "VARCHAR",
+    "session_key": "VARCHAR",
+    "cookie_format": "VARCHAR",
+    "user_key": "VARCHAR",
+    "device_key": "VARCHAR",
+    "edge_worker": "VARCHAR",
+    "cache_status": "VARCHAR",
+    "request_id": "VARCHAR",
+    "user_agent": "VARCHAR",
+    "referer": "VARCHAR",
+    "controller": "VARCHAR",
+    "exception": "VARCHAR",
+    "error_kind": "VARCHAR",
+    "error_rule": "VARCHAR",
+    "file_id": "VARCHAR",
+    "source_file": "VARCHAR",
+    "line_no": "BIGINT",
+}
+
+REJECT_COLUMNS: dict[str, str] = {
+    "file_id": "VARCHAR",
+    "source_file": "VARCHAR",
+    "line_no": "BIGINT",
+    "reason": "VARCHAR",
+    "excerpt": "VARCHAR",
+}
+
+ROUTE_SQL = (
+    "regexp_replace(regexp_replace(regexp_replace(regexp_replace({p}, "
+    "'/[0-9a-fA-F]{{8}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{4}}-[0-9a-fA-F]{{12}}(/|$)', '/:uuid\\1', 'g'), "
+    "'/[0-9]+(/|$)', '/:id\\1', 'g'), '/[0-9]+(/|$)', '/:id\\1', 'g'), "
+    "'/[0-9a-fA-F]{{16,}}(/|$)', '/:hex\\1', 'g')"
+)
+
+
+def route_sql(path_expr: str) -> str:
+    """SQL turning /works/123/kudos into /works/:id/kudos."""
+    return ROUTE_SQL.format(p=path_expr)
+
+
+def complete_raw(exprs: dict[str, str]) -> str:
+    """A SELECT list with every raw column, NULL where a parser has none."""
+    cols = []
+    for name, sqltype in RAW_COLUMNS.items():
+        expr = exprs.get(name)
+        cols.append(f"CAST({expr if expr is not None else 'NULL'} AS {sqltype}) AS {name}")
+    return ",\n  ".join(cols)
+
+
+def normalise_sql(raw_from: str, source: str, rules: RuleSet, options: FieldOptions) -> str:
+    """The query from a relation of raw columns to stored columns.
+
+    Args:
+        raw_from: a FROM-able SQL relation with every column of RAW_COLUMNS.
+        source: the format family name stored in ``source``.
+        rules: the session-error rules.
+        options: field options (raw IPs kept or not).
+
+    The result also has ``_reject`` (why a record cannot be stored) and
+    ``_table`` ('requests' or 'events'). ``file_id`` and ``source_file``
+    come from DuckDB variables set per file.
+    """
+    from .privacy import redact_sql
+
+    kind_sql, rule_sql = rules.case_sql()
+    excerpt = redact_sql("coalesce(_raw_line, '')")
+    client = "client_ip" if options.keep_raw_ips else hash_sql("client_ip", "ip")
+    return f"""
+WITH raw AS (SELECT * FROM {raw_from}),
+prepared AS (
+  SELECT *,
+    '{source}' AS source,
+    nullif(split_part(uri, '?', 1), '') AS _path,
+    CASE WHEN contains(uri, '?') THEN substr(uri, strpos(uri, '?') + 1) END AS _query
+  FROM raw
+),
+classified AS (
+  SELECT *, {rule_sql} AS error_rule FROM prepared
+),
+shaped AS (
+SELECT
+  ts,
+  CAST(timezone('UTC', ts) AS DATE) AS date,
+  source,
+  lower(event) AS event,
+  host,
+  vhost,
+  app_version,
+  upper(method) AS method,
+  _path AS path,
+  CASE WHEN starts_with(_path, '/') THEN {route_sql('_path')} END AS route,
+  CAST(CASE WHEN status BETWEEN 0 AND 32767 THEN status END AS SMALLINT) AS status,
+  bytes,
+  latency_ms,
+  {client} AS client_key,
+  {hash_sql('session_cookie', 'session')} AS session_key,
+  {cookie_format_sql('session_cookie')} AS cookie_format,
+  {hash_sql('coalesce(user_id, remote_user)', 'user')} AS user_key,
+  {hash_sql('device_id', 'device')} AS device_key,
+  edge_worker,
+  cache_status,
+  request_id,
+  user_agent,
+  split_part(referer, '?', 1) AS referer,
+  controller,
+  exception,
+  {kind_sql} AS error_kind,
+  error_rule,
+  getvariable('sl_file_id') AS file_id,
+  getvariable('sl_source_file') AS source_file,
+  line_no,
+  CASE
+    WHEN reject IS NOT NULL THEN reject
+    WHEN ts IS NULL THEN 'missing or unreadable timestamp'
+  END AS _reject,
+  CASE WHEN kind = 'event' THEN 'events' ELSE 'requests' END AS _table,
+  raw_line AS _raw_line,
+  coalesce(n_lines, 1) AS _n_lines
+FROM classified
+)
+SELECT * EXCLUDE (_raw_line),
+  CASE WHEN _reject IS NOT NULL THEN {excerpt} END AS _excerpt
+FROM shaped
+"""

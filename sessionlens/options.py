@@ -1,0 +1,54 @@
+"""Options that decide how source fields map to canonical columns."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import InputError
+from .privacy import DEFAULT_SESSION_COOKIE_RE
+
+
+@dataclass(frozen=True)
+class FieldOptions:
+    """Which source fields fill the canonical columns.
+
+    Attributes:
+        session_cookie: the session cookie's name; None means any cookie whose
+            name ends in session, sess or sid, or is PHPSESSID.
+        version_header: response header carrying the application version.
+        edge_header: request header carrying the edge worker's verdict.
+        user_header: response header carrying the signed-in user's id.
+        client_ip_from: 'remote_addr' or 'xff' (first X-Forwarded-For entry).
+        keep_raw_ips: store client IPs unhashed (off unless asked for).
+    """
+
+    session_cookie: str | None = None
+    version_header: str = "x-app-version"
+    edge_header: str = "x-edge-worker"
+    user_header: str = "x-user-id"
+    client_ip_from: str = "remote_addr"
+    keep_raw_ips: bool = False
+
+    def __post_init__(self) -> None:
+        if self.client_ip_from not in ("remote_addr", "xff"):
+            raise InputError("--client-ip-from must be remote_addr or xff")
+
+    def is_session_cookie(self, name: str) -> bool:
+        if self.session_cookie:
+            return name.lower() == self.session_cookie.lower()
+        return re.match(DEFAULT_SESSION_COOKIE_RE, name) is not None
+
+    @property
+    def session_cookie_sql_re(self) -> str:
+        """RE2 pattern that finds the session cookie in a Cookie header."""
+        if self.session_cookie:
+            name = re.escape(self.session_cookie)
+        else:
+            name = r"[A-Za-z0-9_.-]*(?:[Ss][Ee][Ss][Ss][Ii][Oo][Nn]|[Ss][Ee][Ss][Ss]|[Ss][Ii][Dd])|PHPSESSID"
+        return rf"(?:^|;\s*)(?:{name})=([^;\s]*)"
+
+
+def header_var(header: str) -> str:
+    """nginx variable suffix for a header name: X-App-Version -> x_app_version."""
+    return re.sub(r"[^a-z0-9]+", "_", header.lower())

@@ -1,0 +1,129 @@
+"""Privacy: keyed hashes, cookie formats and redaction.
+
+Raw session cookies, tokens, user ids and client IPs never reach the lake.
+Each is replaced, inside the SQL that normalises a batch, by a keyed hash
+(SHA-256 of a secret key kept beside the lake, plus a namespace, plus the
+value), so one session or client can still be followed across requests
+while the value itself cannot be recovered without the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+KEY_FILE = "_key"
+HASH_HEX_CHARS = 16  # 64 bits: collisions are negligible at a lake's scale
+
+# Namespaces keep a user id "42" and a session "42" from hashing alike.
+NAMESPACES = ("ip", "session", "user", "device")
+
+# Cookie formats, most specific first; each is a full-match RE2 pattern.
+# The value may be URL-encoded (%2B, %3D, %2F) as cookies often are.
+_B64 = r"[A-Za-z0-9+/=%_-]"
+COOKIE_FORMATS: list[tuple[str, str]] = [
+    ("rails-signed-sha1", rf"{_B64}+--[0-9a-f]{{40}}"),
+    ("rails-signed-sha256", rf"{_B64}+--[0-9a-f]{{64}}"),
+    ("rails-encrypted-gcm", rf"{_B64}+--{_B64}+--{_B64}+"),
+    ("rails-encrypted-cbc", rf"{_B64}+--{_B64}+"),
+    ("jwt", r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"),
+    ("php", r"[a-z0-9,-]{26,40}"),
+]
+
+# Default session cookie names: ends in session/sess/sid, or PHPSESSID.
+DEFAULT_SESSION_COOKIE_RE = r"(?i)^(.*(session|sess|sid)|phpsessid)$"
+
+# What a redacted excerpt hides. Order matters: cookies before tokens.
+_REDACTIONS: list[tuple[str, str]] = [
+    # name=value pairs whose name looks like a secret
+    (r"(?i)((?:session|sess|sid|token|auth|cookie|password|secret|key)[A-Za-z0-9_.-]*[=:]\s*\"?)[^\s\";&,]+", r"\1<redacted>"),
+    # IPv4
+    (r"\b\d{1,3}(?:\.\d{1,3}){3}\b", "<ip>"),
+    # IPv6 (at least 4 groups or a '::')
+    (r"\b(?:[0-9A-Fa-f]{1,4}:){3,7}[0-9A-Fa-f]{1,4}\b|[0-9A-Fa-f]{0,4}::[0-9A-Fa-f:]+", "<ip>"),
+    # long token-like runs: base64, hex, JWT parts
+    (r"[A-Za-z0-9+/_=%-]{24,}", "<redacted>"),
+]
+EXCERPT_CHARS = 160
+
+
+def load_or_create_key(lake: Path) -> str:
+    """Returns the lake's hashing key, creating it (mode 0600) on first use."""
+    path = Path(lake) / KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # O_EXCL: two processes creating the key at once must not both win.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def keyed_hash(key: str, namespace: str, value: str | None) -> str | None:
+    """Python twin of :func:`hash_sql`, for tests and for looking values up."""
+    if value is None or value in ("", "-"):
+        return None
+    digest = hashlib.sha256(f"{key}{namespace}:{value}".encode()).hexdigest()
+    return digest[:HASH_HEX_CHARS]
+
+
+def hash_sql(expr: str, namespace: str) -> str:
+    """SQL for the keyed hash of ``expr``; the key is a DuckDB variable.
+
+    The key is set with ``SET VARIABLE sl_key`` so it never appears in query
+    text (and so never in an error message).
+    """
+    assert namespace in NAMESPACES
+    return (
+        f"CASE WHEN nullif(nullif({expr}, ''), '-') IS NULL THEN NULL "
+        f"ELSE left(sha256(getvariable('sl_key') || '{namespace}:' || {expr}), {HASH_HEX_CHARS}) END"
+    )
+
+
+def cookie_format_sql(expr: str) -> str:
+    """SQL CASE that names a cookie value's format from its shape."""
+    arms = " ".join(
+        f"WHEN regexp_full_match({expr}, '{pattern}') THEN '{name}'" for name, pattern in COOKIE_FORMATS
+    )
+    return f"CASE WHEN nullif(nullif({expr}, ''), '-') IS NULL THEN 'none' {arms} ELSE 'opaque' END"
+
+
+def cookie_format(value: str | None) -> str:
+    """Python twin of :func:`cookie_format_sql`."""
+    import re
+
+    if value is None or value in ("", "-"):
+        return "none"
+    for name, pattern in COOKIE_FORMATS:
+        if re.fullmatch(pattern, value):
+            return name
+    return "opaque"
+
+
+def redact_sql(expr: str) -> str:
+    """SQL that turns a raw line into a short excerpt with secrets removed."""
+    out = expr
+    for pattern, repl in _REDACTIONS:
+        out = f"regexp_replace({out}, '{_sql_str(pattern)}', '{_sql_str(repl)}', 'g')"
+    return f"left({out}, {EXCERPT_CHARS})"
+
+
+def redact(text: str) -> str:
+    """Python twin of :func:`redact_sql`, for messages built outside SQL."""
+    import re
+
+    out = text
+    for pattern, repl in _REDACTIONS:
+        out = re.sub(pattern, repl.replace("\\1", r"\1"), out)
+    return out[:EXCERPT_CHARS]
+
+
+def _sql_str(text: str) -> str:
+    return text.replace("'", "''")

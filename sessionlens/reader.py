@@ -1,0 +1,209 @@
+"""Reading log files: decompression, content hashes, line counts, chunks.
+
+Everything here streams in fixed-size blocks, so memory stays bounded by
+the block size whatever the file size.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+import xxhash
+import zstandard
+
+from .errors import InputError
+
+BLOCK = 8 << 20  # bytes read at a time when hashing and counting
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def compression_of(path: Path) -> str:
+    """Returns 'gzip', 'zstd' or 'none' from the file's magic bytes."""
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head.startswith(GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+def open_decompressed(path: Path) -> BinaryIO:
+    """Opens a file for binary reading, decompressing gzip or zstd."""
+    kind = compression_of(path)
+    raw = open(path, "rb")
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    if kind == "zstd":
+        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[return-value]
+    return raw
+
+
+@dataclass
+class FileScan:
+    """What one pass over a file learned.
+
+    Attributes:
+        size: raw (possibly compressed) size in bytes.
+        content_hash: xxh3-128 of the raw bytes.
+        prefix_hash: xxh3-128 of the first ``prefix_len`` raw bytes, if asked.
+        lines: physical lines from ``start_byte`` on (a final line without a
+            newline counts).
+        blank_lines: line numbers (1-based, whole file) of empty lines.
+        compression: 'gzip', 'zstd' or 'none'.
+    """
+
+    size: int
+    content_hash: str
+    prefix_hash: str | None
+    lines: int
+    blank_lines: list[int] = field(default_factory=list)
+    compression: str = "none"
+
+
+def hash_file(path: Path, prefix_len: int | None = None) -> tuple[str, str | None, int]:
+    """Hashes a file's raw bytes; also the hash of its first ``prefix_len`` bytes."""
+    h = xxhash.xxh3_128()
+    prefix_hash = None
+    done = 0
+    with open(path, "rb") as fh:
+        while True:
+            want = BLOCK
+            if prefix_len is not None and prefix_hash is None:
+                want = min(BLOCK, prefix_len - done) or BLOCK
+            block = fh.read(want)
+            if prefix_len is not None and prefix_hash is None and done + len(block) >= prefix_len:
+                cut = prefix_len - done
+                h.update(block[:cut])
+                prefix_hash = h.hexdigest()
+                h.update(block[cut:])
+            else:
+                h.update(block)
+            done += len(block)
+            if not block:
+                break
+    if prefix_len is not None and prefix_hash is None and prefix_len <= done:
+        prefix_hash = h.hexdigest()
+    return h.hexdigest(), prefix_hash, done
+
+
+def count_lines(path: Path, start_byte: int = 0, first_line: int = 1) -> tuple[int, list[int]]:
+    """Counts physical lines from ``start_byte`` and finds the blank ones.
+
+    Returns:
+        (number of lines, 1-based numbers of the empty lines). A line holding
+        only ``\\r`` counts as blank too.
+    """
+    lines = 0
+    blanks: list[int] = []
+    prev_end_newline = True  # at start_byte we are at the start of a line
+    tail_len = 0
+    with open_decompressed(path) as fh:
+        _skip(fh, start_byte)
+        while True:
+            block = fh.read(BLOCK)
+            if not block:
+                break
+            lines_before = lines
+            n = block.count(b"\n")
+            # blank lines: a newline right after a newline (or at a line start)
+            if prev_end_newline and block[:1] == b"\n":
+                blanks.append(first_line + lines)
+            if prev_end_newline and block[:2] == b"\r\n":
+                blanks.append(first_line + lines)
+            for marker in (b"\n\n", b"\n\r\n"):
+                pos = block.find(marker)
+                while pos != -1:
+                    blanks.append(first_line + lines_before + block.count(b"\n", 0, pos + 1))
+                    pos = block.find(marker, pos + 1)
+            lines += n
+            prev_end_newline = block.endswith(b"\n")
+            tail_len = 0 if prev_end_newline else len(block) - (block.rfind(b"\n") + 1)
+    if tail_len:
+        lines += 1  # a final line with no newline is still a line
+    return lines, sorted(set(blanks))
+
+
+def iter_line_chunks(
+    path: Path, start_byte: int = 0, first_line: int = 1, chunk_bytes: int = 32 << 20
+) -> Iterator[tuple[int, str]]:
+    """Yields (number of the chunk's first line, text of whole lines).
+
+    Chunks end on a newline (except the last). Text is decoded as UTF-8 with
+    invalid bytes replaced, so no byte sequence can stop a run.
+    """
+    line_no = first_line
+    carry = b""
+    with open_decompressed(path) as fh:
+        _skip(fh, start_byte)
+        while True:
+            block = fh.read(chunk_bytes)
+            if not block:
+                break
+            data = carry + block
+            cut = data.rfind(b"\n")
+            if cut == -1:
+                carry = data
+                continue
+            body, carry = data[: cut + 1], data[cut + 1 :]
+            yield line_no, body.decode("utf-8", "replace")
+            line_no += body.count(b"\n")
+    if carry:
+        yield line_no, carry.decode("utf-8", "replace") + "\n"
+
+
+def head_lines(path: Path, n: int = 20, max_bytes: int = 256 << 10) -> list[str]:
+    """The first ``n`` non-blank lines, for format detection."""
+    with open_decompressed(path) as fh:
+        data = fh.read(max_bytes)
+    text = data.decode("utf-8", "replace")
+    return [line for line in text.splitlines() if line.strip()][:n]
+
+
+def copy_range_to(path: Path, start_byte: int, dest: Path) -> None:
+    """Copies a file's decompressed bytes from ``start_byte`` to ``dest``."""
+    with open_decompressed(path) as src, open(dest, "wb") as out:
+        _skip(src, start_byte)
+        shutil.copyfileobj(src, out, BLOCK)
+
+
+def stage_stdin(dest: Path, stream: BinaryIO | None = None) -> Path:
+    """Copies standard input to a file so it can be hashed and re-read."""
+    src = stream if stream is not None else sys.stdin.buffer
+    with open(dest, "wb") as out:
+        shutil.copyfileobj(src, out, BLOCK)
+    return dest
+
+
+def _skip(fh: BinaryIO, nbytes: int) -> None:
+    if nbytes <= 0:
+        return
+    try:
+        fh.seek(nbytes)
+    except (OSError, io.UnsupportedOperation):
+        remaining = nbytes
+        while remaining:
+            got = fh.read(min(BLOCK, remaining))
+            if not got:
+                break
+            remaining -= len(got)
+
+
+def ensure_readable(path: Path) -> None:
+    """Raises InputError with a one-line reason if ``path`` cannot be read."""
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory")
+    try:
+        with open(path, "rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
