@@ -276,6 +276,8 @@ def main() -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence
         if os.environ.get("SESSIONLENS_DEBUG"):
             raise
-        first = str(exc).splitlines()[0] if str(exc) else ""
+        from .privacy import redact
+
+        first = redact(str(exc).splitlines()[0]) if str(exc) else ""
         click.echo(f"Error: internal error: {type(exc).__name__}: {first} (SESSIONLENS_DEBUG=1 shows the traceback)", err=True)
         sys.exit(2)

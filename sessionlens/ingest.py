@@ -25,7 +25,7 @@ from .formats.jsonlines import parse_json_map
 from .lake import MEMORY_LIMIT, Lake, Segment, now_iso
 from .normalise import STORED_COLUMNS, normalise_sql
 from .options import FieldOptions
-from .privacy import load_or_create_key
+from .privacy import load_or_create_key, redact
 from .reader import compression_of, count_lines, ensure_readable, hash_file, head_lines, stage_stdin
 from .rules import RuleSet, load_rules
 
@@ -180,8 +180,9 @@ class Ingestor:
         except InputError as exc:
             result.status, result.message = "failed", str(exc)
         except duckdb.Error as exc:
-            # One bad file must not sink the run; the message says what broke.
-            result.status, result.message = "failed", f"parse error: {str(exc).splitlines()[0]}"
+            # One bad file must not sink the run. DuckDB quotes input in its
+            # messages, so the message is redacted like any excerpt.
+            result.status, result.message = "failed", f"parse error: {redact(str(exc).splitlines()[0])}"
         self.summary.files.append(result)
         return result
 
@@ -312,6 +313,57 @@ class Ingestor:
             f"{segment_id}-blank",
             False,
         )
+
+
+def preview(
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    nginx_format: str | None = None,
+    apache_format: str | None = None,
+    json_map: str | None = None,
+    rules_file: str | Path | None = None,
+    options: FieldOptions | None = None,
+):
+    """Parses a file without a lake and returns its records as a Polars frame.
+
+    Every record comes back, with ``_reject`` saying why it would not be
+    stored (e.g. no timestamp). Hashes use a throwaway key, so they match
+    nothing in any lake. Meant for checking a format on a sample file.
+    """
+    import secrets
+
+    import polars as pl
+
+    path = Path(path)
+    ensure_readable(path)
+    parser = build_parser(fmt, nginx_format, apache_format, json_map) or detect(head_lines(path))
+    rules = load_rules(rules_file)
+    options = options or FieldOptions()
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET VARIABLE sl_key = $k", {"k": secrets.token_hex(32)})
+    con.execute("SET VARIABLE sl_file_id = 'preview'")
+    con.execute("SET VARIABLE sl_source_file = $v", {"v": str(path)})
+    lines, blanks = count_lines(path)
+    job = FileJob(path, 0, 1, lines, blanks, options)
+    frames = []
+
+    def collect(batches):
+        for batch in batches:
+            frame = con.sql(normalise_sql(batch.relation, parser.family, rules, options)).pl()
+            batch.stored = frame.height
+            frames.append(frame)
+
+    try:
+        collect(parser.batches(con, job))
+    except FallBack:
+        frames.clear()
+        collect(parser.slow_batches(con, job))
+    con.close()
+    if not frames:
+        return pl.DataFrame()
+    return pl.concat(frames, how="diagonal_relaxed").sort("line_no", nulls_last=True)
 
 
 def ingest(

@@ -219,7 +219,9 @@ class Lake:
         try:
             return con.sql(query)
         except duckdb.Error as exc:
-            raise QueryError(str(exc).splitlines()[0]) from None
+            from .privacy import redact
+
+            raise QueryError(redact(str(exc).splitlines()[0])) from None
 
 
 def now_iso() -> str:

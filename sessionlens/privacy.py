@@ -37,12 +37,23 @@ DEFAULT_SESSION_COOKIE_RE = r"(?i)^(.*(session|sess|sid)|phpsessid)$"
 
 # What a redacted excerpt hides. Order matters: cookies before tokens.
 _REDACTIONS: list[tuple[str, str]] = [
-    # name=value pairs whose name looks like a secret
-    (r"(?i)((?:session|sess|sid|token|auth|cookie|password|secret|key)[A-Za-z0-9_.-]*[=:]\s*\"?)[^\s\";&,]+", r"\1<redacted>"),
+    # name=value pairs (also JSON "name": "value") whose name looks like a secret or an identity
+    (
+        r"(?i)((?:session|sess|sid|token|auth|cookie|password|secret|key|user|uid|email|account|device|ip)"
+        r"[A-Za-z0-9_.-]*\"?\s*(?:=>|[=:])\s*\"?)[^\s\";&,}]+",
+        r"\1<redacted>",
+    ),
+    # email addresses
+    (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+", "<email>"),
     # IPv4
     (r"\b\d{1,3}(?:\.\d{1,3}){3}\b", "<ip>"),
-    # IPv6 (at least 4 groups or a '::')
-    (r"\b(?:[0-9A-Fa-f]{1,4}:){3,7}[0-9A-Fa-f]{1,4}\b|[0-9A-Fa-f]{0,4}::[0-9A-Fa-f:]+", "<ip>"),
+    # IPv6: eight groups, or '::' with groups on both sides, or the loopback;
+    # not a time of day (2023:16:09:14) nor a Ruby constant (Admin::Book)
+    (
+        r"\b(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}\b"
+        r"|\b(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4}\b|::1\b",
+        "<ip>",
+    ),
     # long token-like runs: base64, hex, JWT parts
     (r"[A-Za-z0-9+/_=%-]{24,}", "<redacted>"),
 ]

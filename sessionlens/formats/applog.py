@@ -48,7 +48,9 @@ HEADERS: list[tuple[str, str, list[str]]] = [
     ("level", r"^()\[(DEBUG|INFO|NOTICE|WARNING|WARN|ERROR|CRITICAL|FATAL)\] ()(.*)$", []),
 ]
 DETECT_RES = [re.compile(h[1]) for h in HEADERS]
-CONTINUATION_RE = re.compile(r"^(Stack trace:|#[0-9]+ |\s+at |\s+\S+\.(?:php|py|rb):|Traceback|\s)")
+# Lines that belong to the record above them: stack traces and indented text.
+CONTINUATION = r"^(?:Stack trace:|#[0-9]+ |Traceback|\s|\S+Error: |\S+Exception: |File \"|\{main\}|Next )"
+CONTINUATION_RE = re.compile(CONTINUATION)
 
 
 def _q(text: str) -> str:
@@ -98,7 +100,11 @@ class AppLogParser(Parser):
         grouped = f"""
 WITH l AS (SELECT line_no, rtrim(line, chr(13)) AS line FROM {table} WHERE rtrim(line, chr(13)) <> ''),
 m AS (SELECT *, CASE {which} END AS header, {matches} FROM l),
-g AS (SELECT *, sum(CASE WHEN header IS NOT NULL THEN 1 ELSE 0 END) OVER (ORDER BY line_no) AS grp FROM m),
+g AS (SELECT *,
+  -- a header starts a record; so does any line that is not a continuation,
+  -- which then stands alone and is rejected for having no header
+  sum(CASE WHEN header IS NOT NULL OR NOT regexp_matches(line, {_q(CONTINUATION)}) THEN 1 ELSE 0 END)
+    OVER (ORDER BY line_no) AS grp FROM m),
 rec AS (
   SELECT grp,
     min(line_no) AS line_no, count(*) AS n_lines, arg_min(line, line_no) AS raw_line,

@@ -129,7 +129,7 @@ def access_raw_sql(v: dict[str, str], escape: str, options: FieldOptions) -> dic
     )
     if cache:
         out["cache_status"] = f"lower({cache})"
-    rid = _first(v, "request_id", "http_x_request_id")
+    rid = _first(v, "request_id", "req_id", "http_x_request_id")
     if rid:
         out["request_id"] = rid
     location = _first(text, "sent_http_location", "upstream_http_location")

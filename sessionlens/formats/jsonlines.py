@@ -212,7 +212,8 @@ class JsonLinesParser(Parser):
                 FROM (SELECT *, {fields.select_sql()} FROM (
                       SELECT line_no, raw, is_object, CASE WHEN is_object THEN raw END AS line
                       FROM (SELECT line_no, rtrim(line, chr(13)) AS raw,
-                                   coalesce(json_valid(rtrim(line, chr(13))) AND json_type(rtrim(line, chr(13))) = 'OBJECT', false) AS is_object
+                                   CASE WHEN json_valid(rtrim(line, chr(13)))
+                                        THEN json_type(rtrim(line, chr(13))) = 'OBJECT' ELSE false END AS is_object
                             FROM lines WHERE rtrim(line, chr(13)) <> '')))
               ) AS j
             )"""

@@ -27,10 +27,16 @@ FOREMAN_RE = r"^[0-9]{1,2}:[0-9]{2}:[0-9]{2} [AP]M \S+\s+\|\s*"
 RID_RE = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{16,}"
 STARTED_RE = r"Started ([A-Z]+) \"([^\"]*)\" for (\S+) at (.+?)\s*$"
 COMPLETED_RE = r"Completed ([0-9]{3})\b.*? in ([0-9.]+)ms"
-LOGRAGE_RE = r"method=([A-Z]+) path=(\S+).*?status=([0-9]{3})"
+LOGRAGE_RE = r"method=([A-Z]+) path=\"?([^\"\s]+)\"?.*?status=([0-9]{3})"
 EXCEPTION_RE = r"([A-Z][A-Za-z0-9]*(?:::[A-Z][A-Za-z0-9]*)+) \("
-DETECT_RE = re.compile(
-    r"([DIWEFUA]), \[[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+ #[0-9]+|Started [A-Z]+ \"|Processing by \S+#\S+|Completed [0-9]{3} "
+# Lines only Rails writes, and lines Rails logs are full of.
+STRONG_RE = re.compile(
+    r"([DIWEFUA]), \[[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+ #[0-9]+|Started [A-Z]+ \"|Processing by \S+#\S+|"
+    r"Completed [0-9]{3} |ActionController::|method=[A-Z]+ path=\S+ format=\S+ controller="
+)
+WEAK_RE = re.compile(
+    r"\.rb:[0-9]+:in |^\s*Parameters: |Can't verify CSRF|^App [0-9]+ (?:stdout|stderr|output):|"
+    r"^[0-9]{1,2}:[0-9]{2}:[0-9]{2} [AP]M \S+\s+\||^heroku/router "
 )
 
 
@@ -129,7 +135,11 @@ class RailsParser(Parser):
     def detect_score(self, lines: list[str]) -> float:
         if not lines:
             return 0.0
-        return sum(1 for line in lines if DETECT_RE.search(line)) / len(lines)
+        strong = sum(1 for line in lines if STRONG_RE.search(line))
+        if not strong:
+            return 0.0
+        weak = sum(1 for line in lines if not STRONG_RE.search(line) and WEAK_RE.search(line))
+        return (strong + weak) / len(lines)
 
     def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
         for first, text in iter_line_chunks(job.path, job.start_byte, job.first_line, job.chunk_bytes):

@@ -285,7 +285,9 @@ def line_regex(template: Template) -> tuple[str, list[str]]:
         else:
             names.append(piece.name)
             out.append(_piece_regex(piece, in_quotes))
-    out.append(r"\s*$")
+    # Fields appended after the template's last one (nginx configs often add
+    # some, e.g. "$gzip_ratio") are tolerated and ignored.
+    out.append(r"(?:\s+.*)?$")
     return "".join(out), names
 
 

@@ -1,0 +1,64 @@
+"""Shared fixtures: paths to the real data, a lake helper, value matching."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from sessionlens import Lake, ingest
+from sessionlens.privacy import keyed_hash, load_or_create_key
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+REAL = SHARED / "data" / "real"
+
+needs_shared = pytest.mark.skipif(not REAL.exists(), reason="../shared/data/real is not beside the repo")
+
+# expect keys that name a raw secret: compared through the lake's keyed hash
+HASHED = {"client_ip": ("client_key", "ip"), "session_cookie": ("session_key", "session"),
+          "user": ("user_key", "user"), "device": ("device_key", "device")}
+
+
+def ingest_text(tmp_path: Path, text: str, name: str = "input.log", **kwargs):
+    """Writes text to a file, ingests it into a fresh lake; returns (lake, summary)."""
+    src = tmp_path / name
+    src.write_text(text)
+    lake_dir = tmp_path / "lake"
+    summary = ingest(lake_dir, [str(src)], **kwargs)
+    return Lake(lake_dir), summary
+
+
+def rows(lake: Lake, table: str = "requests", order: str = "line_no") -> list[dict]:
+    rel = lake.sql(f"SELECT * FROM {table} ORDER BY {order}")
+    cols = rel.columns
+    return [dict(zip(cols, r)) for r in rel.fetchall()]
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def check_expect(lake: Lake, row: dict, expect: dict) -> list[str]:
+    """Differences between a stored row and expected values (empty if none)."""
+    key = load_or_create_key(lake.root)
+    problems = []
+    for name, want in expect.items():
+        if want == "__null__":
+            want = None
+        if name in HASHED:
+            column, namespace = HASHED[name]
+            got, want = row[column], keyed_hash(key, namespace, want)
+        elif name == "ts":
+            got, want = row["ts"], parse_ts(want) if want else None
+        else:
+            got = row[name]
+        if isinstance(want, float) and isinstance(got, (int, float)):
+            ok = math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-6)
+        else:
+            ok = got == want
+        if not ok:
+            problems.append(f"{name}: got {got!r}, want {want!r}")
+    return problems
