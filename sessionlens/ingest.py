@@ -9,6 +9,7 @@ manifest. Memory is bounded by the batch size and DuckDB's memory limit.
 from __future__ import annotations
 
 import glob
+import gzip
 import os
 import shutil
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import duckdb
+import zstandard
 
 from .errors import FormatError, InputError, SessionlensError
 from .formats import detect, get_spec, make_parser
@@ -179,6 +181,8 @@ class Ingestor:
             result.status, result.message = "failed", str(exc)
         except InputError as exc:
             result.status, result.message = "failed", str(exc)
+        except (EOFError, zstandard.ZstdError, gzip.BadGzipFile) as exc:
+            result.status, result.message = "failed", f"cannot decompress: {exc}"
         except duckdb.Error as exc:
             # One bad file must not sink the run. DuckDB quotes input in its
             # messages, so the message is redacted like any excerpt.
@@ -201,9 +205,12 @@ class Ingestor:
             start_byte, first_line = prev.end_byte, prev.first_line + prev.lines
             result.status = "appended"
 
-        parser = self.parser or detect(head_lines(path), None)
-        result.format = parser.name
         lines, blanks = count_lines(path, start_byte, first_line)
+        if lines == len(blanks):  # nothing but blank lines (or nothing at all)
+            parser = self.parser
+        else:
+            parser = self.parser or detect(head_lines(path), None)
+        result.format = parser.name if parser else None
         job = FileJob(path, start_byte, first_line, lines, blanks, self.options, self.chunk_bytes)
         segment_id = content_hash[:16]
         staging = self.lake.staging_dir(segment_id)
@@ -212,7 +219,8 @@ class Ingestor:
 
         reasons: dict[str, int] = {}
         try:
-            stored, rejected = self._run(parser.batches(self.con, job), parser, staging, segment_id, reasons)
+            batches = parser.batches(self.con, job) if parser and lines > len(blanks) else iter(())
+            stored, rejected = self._run(batches, parser, staging, segment_id, reasons)
         except FallBack:
             shutil.rmtree(staging)
             staging = self.lake.staging_dir(segment_id)
@@ -238,7 +246,7 @@ class Ingestor:
                 prefix_hash=content_hash,
                 first_line=first_line,
                 lines=lines,
-                format=parser.name,
+                format=parser.name if parser else "",
                 stored=stored,
                 rejected=rejected,
                 compressed=compressed,
@@ -278,7 +286,12 @@ class Ingestor:
         if self.options.keep_raw_ips:
             cols += ", client_ip"
         if batch.direct:
-            n = self._copy(f"SELECT {cols} FROM ({norm}) WHERE _reject IS NULL", staging / "requests", name, True)
+            try:
+                n = self._copy(f"SELECT {cols} FROM ({norm}) WHERE _reject IS NULL", staging / "requests", name, True)
+            except duckdb.Error as exc:
+                # The CSV reader gives up on some inputs (e.g. a stray \r at a
+                # line start); the regex path reads them line by line.
+                raise FallBack(f"CSV reader failed: {redact(str(exc).splitlines()[0])}") from None
             batch.stored = n
             return n, 0
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE norm AS {norm}")

@@ -25,25 +25,64 @@ ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def compression_of(path: Path) -> str:
-    """Returns 'gzip', 'zstd' or 'none' from the file's magic bytes."""
+    """Returns 'gzip', 'zstd' or 'none': the magic bytes, confirmed by decompressing.
+
+    A file that merely starts with the magic bytes but does not decompress is
+    read as plain text.
+    """
     with open(path, "rb") as fh:
         head = fh.read(4)
-    if head.startswith(GZIP_MAGIC):
-        return "gzip"
-    if head.startswith(ZSTD_MAGIC):
-        return "zstd"
-    return "none"
+    kind = "gzip" if head.startswith(GZIP_MAGIC) else "zstd" if head.startswith(ZSTD_MAGIC) else "none"
+    if kind == "none":
+        return kind
+    try:
+        with _decompressor(path, kind) as stream:
+            stream.read(1)
+    except (EOFError, OSError, zstandard.ZstdError):
+        return "none"
+    return kind
+
+
+def _decompressor(path: Path, kind: str) -> BinaryIO:
+    raw = open(path, "rb")
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+    return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[return-value]
+
+
+class _Tolerant(io.RawIOBase):
+    """A decompressing stream that ends, rather than fails, where the data is cut.
+
+    ``truncated`` tells afterwards whether the compressed stream was cut short.
+    """
+
+    def __init__(self, inner: BinaryIO):
+        self.inner = inner
+        self.truncated = False
+
+    def read(self, size: int = -1) -> bytes:
+        if self.truncated:
+            return b""
+        try:
+            return self.inner.read(size)
+        except (EOFError, OSError, zstandard.ZstdError):
+            self.truncated = True
+            return b""
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.inner.close()
+        super().close()
 
 
 def open_decompressed(path: Path) -> BinaryIO:
     """Opens a file for binary reading, decompressing gzip or zstd."""
     kind = compression_of(path)
-    raw = open(path, "rb")
-    if kind == "gzip":
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
-    if kind == "zstd":
-        return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[return-value]
-    return raw
+    if kind == "none":
+        return open(path, "rb")
+    return _Tolerant(_decompressor(path, kind))  # type: ignore[return-value]
 
 
 @dataclass

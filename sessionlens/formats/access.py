@@ -78,11 +78,14 @@ class AccessLogParser(Parser):
         col_names = [f"c{i}" for i in range(ncols)]
         columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in col_names) + "}"
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
+        from ..reader import compression_of
+
         path = str(job.path).replace("'", "''")
+        compression = compression_of(job.path)  # by content: DuckDB's 'auto' goes by the file name
         csv = (
             f"read_csv('{path}', delim=' ', quote='\"', escape='\"', header=false, columns={columns}, "
             f"auto_detect=false, strict_mode=true, store_rejects=true, max_line_size=4194304, "
-            f"new_line='\\n', compression='auto')"
+            f"new_line='\\n', compression='{compression}')"
         )
         var_sql = column_value_sql(self.template, col_names)
         select = self.raw_select(var_sql, job, "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)")

@@ -167,24 +167,38 @@ class JsonLinesParser(Parser):
         return 0.9 * len(objects) / len(lines)
 
     def raw_exprs(self, names: dict[str, str], options: FieldOptions, fields: JsonFields) -> dict[str, str]:
+        """SQL per raw column: the mapped field, else every alias of it in order.
+
+        Fields that first appear deep in a file (``device_id`` on enrolment
+        events) are found too: extracting an absent path costs nothing extra
+        in the single JSON parse per line.
+        """
         exprs: dict[str, str] = {}
-        for key, field in names.items():
-            value = fields(_path(field))
+        for key in RAW_OF:
+            if key in self.json_map:
+                value = fields(_path(self.json_map[key]))
+            else:
+                candidates = [names[key]] if key in names else []
+                candidates += [a for a in ALIASES[key] if a not in candidates]
+                paths = [fields(_path(a)) for a in candidates]
+                value = paths[0] if len(paths) == 1 else f"coalesce({', '.join(paths)})"
             if key == "ts":
                 exprs["ts"] = ts_sql(value)
             elif key in TYPED:
                 exprs[RAW_OF[key]] = f"try_cast({value} AS {TYPED[key]})"
             else:
                 exprs[RAW_OF[key]] = value
-        exprs["kind"] = "CASE WHEN event IS NOT NULL THEN 'event' ELSE 'request' END" if "event" in names else "'request'"
+        exprs["kind"] = "CASE WHEN event IS NOT NULL THEN 'event' ELSE 'request' END"
         return exprs
 
     def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
         from ..reader import head_lines
 
         names = self.field_names(head_lines(job.path, 50))
-        if "ts" not in names:
-            raise FormatError(f"{self.name}: no timestamp field found; map one with --json-map ts=FIELD")
+        # Nothing recognisable in the first lines: use the usual names, so
+        # lines without them are rejected one by one rather than the file.
+        for key in self.required:
+            names.setdefault(key, ALIASES[key][0])
         fields = JsonFields()
         exprs = self.raw_exprs(names, job.options, fields)
         yield from self._run(con, job, exprs, fields)

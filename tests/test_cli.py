@@ -1,0 +1,122 @@
+"""The command line: help everywhere, one-line errors, machine-readable output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from sessionlens.cli import cli
+
+LINES = ('203.0.113.{n} - - [19/Sep/2023:16:09:{s:02d} +0000] "GET /works/{n} HTTP/1.1" 200 512 "-" "Mozilla/5.0"\n')
+
+
+@pytest.fixture
+def access_log(tmp_path):
+    p = tmp_path / "access.log"
+    p.write_text("".join(LINES.format(n=i, s=i % 60) for i in range(40)) + "bad line\n")
+    return p
+
+
+def test_every_command_has_help_with_an_example():
+    runner = CliRunner()
+    for name, command in cli.commands.items():
+        result = runner.invoke(cli, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert command.help and "Example" in result.output, f"{name} --help teaches no example"
+
+
+def test_top_level_help_lists_commands():
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for name in ("ingest", "formats", "sql", "demo"):
+        assert name in result.output
+
+
+def test_ingest_json_summary(access_log, tmp_path):
+    result = CliRunner().invoke(cli, ["ingest", "--lake", str(tmp_path / "lake"), "--json", str(access_log)])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    for key in ("files", "lines_read", "stored", "rejected", "rejected_by_reason", "seconds"):
+        assert key in summary
+    assert (summary["files"], summary["lines_read"], summary["stored"], summary["rejected"]) == (1, 41, 40, 1)
+    assert summary["rejected_by_reason"] == {"line does not match format apache-combined": 1}
+
+
+def test_ingest_human_summary(access_log, tmp_path):
+    result = CliRunner().invoke(cli, ["ingest", "--lake", str(tmp_path / "lake"), str(access_log)])
+    assert result.exit_code == 0
+    assert "41 lines read, 40 stored, 1 rejected" in result.output
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "sessionlens", *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["ingest", "--lake", "L", "/no/such/file.log"], "no such file or directory"),
+    (["ingest", "--lake", "L", "--format", "nope", "x"], "no such file"),
+    (["ingest", "--lake", "L", "--bogus-flag", "x"], "No such option"),
+    (["sql", "--lake", "/no/such/lake", "SELECT 1"], "no lake here"),
+    (["ingest", "--lake", "L", "--nginx-format", "no variables here", "-"], "no $variables"),
+])
+def test_errors_are_one_line_without_traceback(tmp_path, args, needle):
+    args = [a.replace("L", str(tmp_path / "lake")) if a == "L" else a for a in args]
+    proc = _run(*args)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    assert needle.lower() in proc.stderr.lower()
+    assert len([l for l in proc.stderr.splitlines() if l.startswith("Error")]) == 1
+
+
+def test_unknown_format_is_named(access_log, tmp_path):
+    proc = _run("ingest", "--lake", str(tmp_path / "lake"), "--format", "nope", str(access_log))
+    assert proc.returncode == 1 and "unknown format 'nope'" in proc.stderr and "nginx-combined" in proc.stderr
+
+
+def test_undetectable_file_fails_clearly_but_others_ingest(access_log, tmp_path):
+    odd = tmp_path / "notes.txt"
+    odd.write_text("dear diary\nnothing to see\n")
+    proc = _run("ingest", "--lake", str(tmp_path / "lake"), "--json", str(access_log), str(odd))
+    assert proc.returncode == 1
+    assert json.loads(proc.stdout)["stored"] == 40
+    assert "notes.txt" in proc.stderr and "--format" in proc.stderr
+
+
+def test_sql_formats(access_log, tmp_path):
+    runner = CliRunner()
+    lake = str(tmp_path / "lake")
+    runner.invoke(cli, ["ingest", "--lake", lake, str(access_log)])
+    table = runner.invoke(cli, ["sql", "--lake", lake, "SELECT count(*) AS n FROM requests"])
+    assert table.exit_code == 0 and "40" in table.output
+    csv = runner.invoke(cli, ["sql", "--lake", lake, "--format", "csv", "SELECT status, count(*) AS n FROM requests GROUP BY 1"])
+    assert csv.output.splitlines() == ["status,n", "200,40"]
+    js = runner.invoke(cli, ["sql", "--lake", lake, "--format", "json", "SELECT line_no, reason FROM rejects"])
+    assert json.loads(js.output) == [{"line_no": 41, "reason": "line does not match format apache-combined"}]
+    bad = runner.invoke(cli, ["sql", "--lake", lake, "SELECT nope FROM requests"])
+    assert bad.exit_code == 1 and "nope" in bad.output and "Traceback" not in bad.output
+
+
+def test_formats_lists_every_spec():
+    from sessionlens.formats import load_specs
+
+    result = CliRunner().invoke(cli, ["formats", "--json"])
+    names = {f["name"] for f in json.loads(result.output)}
+    assert names == {s.name for s in load_specs()}
+    assert all(f["sample"] for f in json.loads(result.output))
+
+
+def test_stdin_dash(tmp_path):
+    data = "".join(LINES.format(n=i, s=i) for i in range(5))
+    result = CliRunner().invoke(cli, ["ingest", "--lake", str(tmp_path / "lake"), "--json", "--format", "nginx-combined", "-"],
+                                input=data)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["stored"] == 5
+
+
+def test_progress_is_silent_when_piped(access_log, tmp_path):
+    proc = _run("ingest", "--lake", str(tmp_path / "lake"), str(access_log))
+    assert proc.returncode == 0 and proc.stderr == ""

@@ -1,0 +1,167 @@
+"""Idempotent ingest, growing files, locking, and crash safety (kill -9)."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from sessionlens import Lake, ingest
+from sessionlens.errors import LakeLockedError
+from sessionlens.samples import generate
+
+LINE = ('203.0.113.{n} - - [19/Sep/2023:16:{m:02d}:12 +0000] "GET /works/{n} HTTP/1.1" 200 512 "-" "Mozilla/5.0"\n')
+
+
+def _lines(start: int, count: int) -> str:
+    return "".join(LINE.format(n=i % 250, m=i % 60) for i in range(start, start + count))
+
+
+def _fingerprint(lake_dir: Path) -> tuple:
+    """Row counts and an order-independent hash of every table's rows."""
+    lake = Lake(lake_dir)
+    out = []
+    for table in ("requests", "events", "rejects"):
+        out.append(lake.sql(f"SELECT count(*), coalesce(sum(hash(t)), 0) FROM {table} AS t").fetchall()[0])
+    return tuple(out)
+
+
+def test_reingest_adds_nothing(tmp_path):
+    src = tmp_path / "a.log"
+    src.write_text(_lines(0, 500) + "garbage line\n")
+    first = ingest(tmp_path / "lake", [str(src)])
+    before = _fingerprint(tmp_path / "lake")
+    second = ingest(tmp_path / "lake", [str(src)])
+    assert first.files[0].status == "ingested" and second.files[0].status == "skipped"
+    assert second.stored == second.rejected == 0
+    assert _fingerprint(tmp_path / "lake") == before
+    # the same content under another name is the same file
+    copy = tmp_path / "copy.log"
+    shutil.copy(src, copy)
+    assert ingest(tmp_path / "lake", [str(copy)]).files[0].status == "skipped"
+    assert _fingerprint(tmp_path / "lake") == before
+
+
+def test_appended_file_ingests_only_new_lines(tmp_path):
+    src = tmp_path / "grow.log"
+    src.write_text(_lines(0, 300))
+    ingest(tmp_path / "lake", [str(src)])
+    with open(src, "a") as fh:
+        fh.write(_lines(300, 200) + "not a log line\n")
+    summary = ingest(tmp_path / "lake", [str(src)])
+    result = summary.files[0]
+    assert result.status == "appended"
+    assert (result.lines_read, result.stored, result.rejected) == (201, 200, 1)
+    lake = Lake(tmp_path / "lake")
+    assert lake.sql("SELECT count(*) FROM requests").fetchall()[0][0] == 500
+    # the reject keeps its line number in the whole file
+    assert lake.sql("SELECT line_no FROM rejects").fetchall() == [(501,)]
+    # and the grown file compares equal to ingesting it whole
+    whole = tmp_path / "whole"
+    ingest(whole, [str(src)])
+    assert _fingerprint(whole)[0][0] == _fingerprint(tmp_path / "lake")[0][0]
+
+
+def test_rewritten_file_is_ingested_as_new_content(tmp_path):
+    src = tmp_path / "rot.log"
+    src.write_text(_lines(0, 100))
+    ingest(tmp_path / "lake", [str(src)])
+    src.write_text(_lines(1000, 150))  # logrotate: same name, other content
+    summary = ingest(tmp_path / "lake", [str(src)])
+    assert summary.files[0].status == "ingested" and summary.stored == 150
+    assert Lake(tmp_path / "lake").sql("SELECT count(*) FROM requests").fetchall()[0][0] == 250
+
+
+def test_gzip_and_zstd_are_read_transparently(tmp_path):
+    import zstandard
+
+    text = _lines(0, 400)
+    (tmp_path / "a.log.gz").write_bytes(gzip.compress(text.encode()))
+    (tmp_path / "b.log.zst").write_bytes(zstandard.ZstdCompressor().compress(text.encode()))
+    summary = ingest(tmp_path / "lake", [str(tmp_path / "a.log.gz"), str(tmp_path / "b.log.zst")])
+    assert [f.stored for f in summary.files] == [400, 400]
+    assert ingest(tmp_path / "lake", [str(tmp_path / "a.log.gz")]).files[0].status == "skipped"
+
+
+def test_stdin(tmp_path):
+    import io
+
+    summary = ingest(tmp_path / "lake", ["-"], fmt="nginx-combined", stdin=io.BytesIO(_lines(0, 50).encode()))
+    assert summary.files[0].path == "<stdin>" and summary.stored == 50
+    again = ingest(tmp_path / "lake", ["-"], fmt="nginx-combined", stdin=io.BytesIO(_lines(0, 50).encode()))
+    assert again.files[0].status == "skipped"
+
+
+def test_second_writer_is_refused(tmp_path):
+    lake = Lake(tmp_path / "lake", create=True)
+    with lake.writer():
+        with pytest.raises(LakeLockedError):
+            ingest(tmp_path / "lake", [str(tmp_path)])
+
+
+def test_unlisted_files_are_invisible_and_collected(tmp_path):
+    src = tmp_path / "a.log"
+    src.write_text(_lines(0, 10))
+    ingest(tmp_path / "lake", [str(src)])
+    stray = tmp_path / "lake" / "requests" / "date=2023-09-19" / "part-stray.parquet"
+    shutil.copy(next((tmp_path / "lake" / "requests").rglob("*.parquet")), stray)
+    assert Lake(tmp_path / "lake").sql("SELECT count(*) FROM requests").fetchall()[0][0] == 10
+    src2 = tmp_path / "b.log"
+    src2.write_text(_lines(10, 5))
+    ingest(tmp_path / "lake", [str(src2)])  # a writer cleans up what a crash left
+    assert not stray.exists()
+
+
+@pytest.mark.slow
+def test_kill_9_then_rerun_equals_one_clean_run(tmp_path):
+    logs = tmp_path / "samples"
+    generate("archive", logs, seed=3, scale=0.5)
+    clean = tmp_path / "clean"
+    ingest(clean, [str(logs / "logs")])
+    want = _fingerprint(clean)
+    # same hashing key, so keyed hashes compare equal
+    (tmp_path / "crashy").mkdir()
+    shutil.copy(clean / "_key", tmp_path / "crashy" / "_key")
+    cmd = [sys.executable, "-m", "sessionlens", "ingest", "--lake", str(tmp_path / "crashy"), str(logs / "logs")]
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    killed = 0
+    for delay in (0.3, 0.6, 0.9, 1.2, 1.6):
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            killed += 1
+        proc.wait()
+        # after every kill the lake is readable and holds only whole files
+        got = _fingerprint(tmp_path / "crashy")
+        assert got[0][0] <= want[0][0]
+    assert killed >= 2, "the ingest finished before it could be killed; raise the sample scale"
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert _fingerprint(tmp_path / "crashy") == want
+
+
+def test_gzip_content_without_gz_name_and_fake_magic(tmp_path):
+    text = _lines(0, 120)
+    (tmp_path / "rotated.log.1").write_bytes(gzip.compress(text.encode()))  # gzip, no .gz name
+    (tmp_path / "fake.log").write_bytes(b"\x1f\x8b" + b" not really gzip\n")  # magic, not gzip
+    summary = ingest(tmp_path / "lake", [str(tmp_path / "rotated.log.1")], fmt="nginx-combined")
+    assert summary.stored == 120
+    fake = ingest(tmp_path / "lake", [str(tmp_path / "fake.log")], fmt="nginx-combined")
+    assert (fake.lines_read, fake.stored, fake.rejected) == (1, 0, 1)
+
+
+def test_truncated_gzip_keeps_the_lines_before_the_cut(tmp_path):
+    blob = gzip.compress(_lines(0, 2000).encode())
+    (tmp_path / "cut.log.gz").write_bytes(blob[: len(blob) // 2])
+    summary = ingest(tmp_path / "lake", [str(tmp_path / "cut.log.gz")], fmt="nginx-combined")
+    f = summary.files[0]
+    assert f.status == "ingested" and 0 < f.stored < 2000
+    assert f.lines_read == f.stored + f.rejected
