@@ -9,7 +9,7 @@ manifest. Memory is bounded by the batch size and DuckDB's memory limit.
 from __future__ import annotations
 
 import glob
-import gzip
+import zlib
 import os
 import shutil
 import time
@@ -181,7 +181,7 @@ class Ingestor:
             result.status, result.message = "failed", str(exc)
         except InputError as exc:
             result.status, result.message = "failed", str(exc)
-        except (EOFError, zstandard.ZstdError, gzip.BadGzipFile) as exc:
+        except (EOFError, zlib.error, zstandard.ZstdError) as exc:
             result.status, result.message = "failed", f"cannot decompress: {exc}"
         except duckdb.Error as exc:
             # One bad file must not sink the run. DuckDB quotes input in its

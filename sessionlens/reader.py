@@ -6,8 +6,8 @@ the block size whatever the file size.
 
 from __future__ import annotations
 
-import gzip
 import io
+import zlib
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -38,7 +38,7 @@ def compression_of(path: Path) -> str:
     try:
         with _decompressor(path, kind) as stream:
             stream.read(1)
-    except (EOFError, OSError, zstandard.ZstdError):
+    except (EOFError, OSError, zlib.error, zstandard.ZstdError):
         return "none"
     return kind
 
@@ -46,8 +46,48 @@ def compression_of(path: Path) -> str:
 def _decompressor(path: Path, kind: str) -> BinaryIO:
     raw = open(path, "rb")
     if kind == "gzip":
-        return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
+        return _GzipStream(raw)  # type: ignore[return-value]
     return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[return-value]
+
+
+class _GzipStream(io.RawIOBase):
+    """gzip via zlib: yields every byte a cut stream still holds, and reads
+    concatenated members (rotated logs appended with ``cat``)."""
+
+    def __init__(self, raw: BinaryIO):
+        self.raw = raw
+        self.zobj = zlib.decompressobj(wbits=31)
+        self.pending = b""
+        self.done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        want = size if size and size > 0 else 1 << 62
+        while len(self.pending) < want and not self.done:
+            chunk = self.raw.read(64 << 10)
+            if not chunk:
+                self.done = True
+                if not self.zobj.eof:
+                    self.pending += self.zobj.flush()
+                    if self.pending:
+                        break  # hand out what there is; the cut is reported next call
+                    raise EOFError("compressed file ended before the end-of-stream marker")
+                break
+            self.pending += self.zobj.decompress(chunk)
+            while self.zobj.eof and self.zobj.unused_data:
+                rest = self.zobj.unused_data
+                self.zobj = zlib.decompressobj(wbits=31)
+                self.pending += self.zobj.decompress(rest)
+        out, self.pending = self.pending[:want], self.pending[want:]
+        if not out and self.done and not self.zobj.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker")
+        return out
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
 
 
 class _Tolerant(io.RawIOBase):
@@ -60,14 +100,25 @@ class _Tolerant(io.RawIOBase):
         self.inner = inner
         self.truncated = False
 
+    PIECE = 256 << 10  # small reads, so a cut loses at most this much
+
     def read(self, size: int = -1) -> bytes:
         if self.truncated:
             return b""
-        try:
-            return self.inner.read(size)
-        except (EOFError, OSError, zstandard.ZstdError):
-            self.truncated = True
-            return b""
+        want = size if size and size > 0 else 1 << 62
+        parts: list[bytes] = []
+        got = 0
+        while got < want:
+            try:
+                piece = self.inner.read(min(self.PIECE, want - got))
+            except (EOFError, OSError, zlib.error, zstandard.ZstdError):
+                self.truncated = True
+                break
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+        return b"".join(parts)
 
     def readable(self) -> bool:
         return True
