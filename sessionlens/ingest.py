@@ -28,6 +28,7 @@ from .lake import MEMORY_LIMIT, Lake, Segment, now_iso
 from .normalise import STORED_COLUMNS, normalise_sql
 from .options import FieldOptions
 from .privacy import load_or_create_key, redact
+from .writer import write_query
 from .reader import compression_of, count_lines, ensure_readable, hash_file, head_lines, stage_stdin
 from .rules import RuleSet, load_rules
 
@@ -205,13 +206,12 @@ class Ingestor:
             start_byte, first_line = prev.end_byte, prev.first_line + prev.lines
             result.status = "appended"
 
-        lines, blanks = count_lines(path, start_byte, first_line)
-        if lines == len(blanks):  # nothing but blank lines (or nothing at all)
-            parser = self.parser
-        else:
-            parser = self.parser or detect(head_lines(path), None)
+        lines, _ = count_lines(path, start_byte, first_line, find_blanks=False)
+        job = FileJob(path, start_byte, first_line, lines, self.options, self.chunk_bytes)
+        head = head_lines(path)
+        empty = not head and lines == len(job.blank_lines())  # nothing but blank lines
+        parser = self.parser if empty else (self.parser or detect(head, None))
         result.format = parser.name if parser else None
-        job = FileJob(path, start_byte, first_line, lines, blanks, self.options, self.chunk_bytes)
         segment_id = content_hash[:16]
         staging = self.lake.staging_dir(segment_id)
         self.con.execute("SET VARIABLE sl_file_id = $v", {"v": segment_id})
@@ -219,13 +219,14 @@ class Ingestor:
 
         reasons: dict[str, int] = {}
         try:
-            batches = parser.batches(self.con, job) if parser and lines > len(blanks) else iter(())
+            batches = parser.batches(self.con, job) if parser and not empty else iter(())
             stored, rejected = self._run(batches, parser, staging, segment_id, reasons)
         except FallBack:
             shutil.rmtree(staging)
             staging = self.lake.staging_dir(segment_id)
             reasons.clear()
             stored, rejected = self._run(parser.slow_batches(self.con, job), parser, staging, segment_id, reasons)
+        blanks = job.blank_lines()
         if blanks:
             self._write_blank_rejects(blanks, staging, segment_id)
             reasons["blank line"] = reasons.get("blank line", 0) + len(blanks)
@@ -270,15 +271,7 @@ class Ingestor:
         return stored, rejected
 
     def _copy(self, select: str, dest: Path, name: str, partitioned: bool) -> int:
-        opts = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
-        if partitioned:
-            target = str(dest).replace("'", "''")
-            opts += f", PARTITION_BY (date), FILENAME_PATTERN 'part-{name}-{{i}}', OVERWRITE_OR_IGNORE"
-        else:
-            dest.mkdir(parents=True, exist_ok=True)
-            target = str(dest / f"part-{name}.parquet").replace("'", "''")
-        row = self.con.execute(f"COPY ({select}) TO '{target}' ({opts})").fetchone()
-        return int(row[0]) if row else 0
+        return write_query(self.con, select, dest, name, "date" if partitioned else None)
 
     def _write_batch(self, batch: Batch, parser: Parser, staging: Path, name: str, reasons: dict[str, int]) -> tuple[int, int]:
         norm = normalise_sql(batch.relation, parser.family, self.rules, self.options)
@@ -296,10 +289,10 @@ class Ingestor:
             return n, 0
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE norm AS {norm}")
         for table in ("requests", "events"):
-            has = self.con.execute(f"SELECT count(*) FROM norm WHERE _reject IS NULL AND _table = '{table}'").fetchone()[0]
+            has = self.con.execute(f"SELECT count(*) FROM norm WHERE _reject IS NULL AND _table = '{table}'").fetchall()[0][0]
             if has:
                 self._copy(f"SELECT {cols} FROM norm WHERE _reject IS NULL AND _table = '{table}'", staging / table, name, True)
-        stored = self.con.execute("SELECT coalesce(sum(_n_lines), 0) FROM norm WHERE _reject IS NULL").fetchone()[0]
+        stored = self.con.execute("SELECT coalesce(sum(_n_lines), 0) FROM norm WHERE _reject IS NULL").fetchall()[0][0]
         rows = self.con.execute(
             "SELECT _reject, sum(_n_lines) FROM norm WHERE _reject IS NOT NULL GROUP BY 1"
         ).fetchall()
@@ -358,8 +351,8 @@ def preview(
     con.execute("SET VARIABLE sl_key = $k", {"k": secrets.token_hex(32)})
     con.execute("SET VARIABLE sl_file_id = 'preview'")
     con.execute("SET VARIABLE sl_source_file = $v", {"v": str(path)})
-    lines, blanks = count_lines(path)
-    job = FileJob(path, 0, 1, lines, blanks, options)
+    lines, _ = count_lines(path, find_blanks=False)
+    job = FileJob(path, 0, 1, lines, options)
     frames = []
 
     def collect(batches):

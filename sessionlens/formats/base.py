@@ -28,7 +28,6 @@ class FileJob:
         start_byte / first_line: where the range starts (after a previous
             ingest of a file that has since grown).
         lines: physical lines in the range.
-        blank_lines: 1-based numbers of the empty lines in the range.
         options: field options.
     """
 
@@ -36,9 +35,21 @@ class FileJob:
     start_byte: int
     first_line: int
     lines: int
-    blank_lines: list[int]
     options: FieldOptions
     chunk_bytes: int = 32 << 20
+    _blanks: list[int] | None = None
+
+    def blank_lines(self) -> list[int]:
+        """The blank lines' numbers, found on first use (a second pass over the file)."""
+        if self._blanks is None:
+            from ..reader import count_lines
+
+            _, self._blanks = count_lines(self.path, self.start_byte, self.first_line)
+        return self._blanks
+
+    def no_blank_lines(self) -> None:
+        """Records that there are none (the fast path proves it by its counts)."""
+        self._blanks = []
 
 
 @dataclass

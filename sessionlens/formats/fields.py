@@ -13,14 +13,33 @@ from ..options import FieldOptions, header_var
 REQUEST_RE = r"^([A-Za-z]+) (.*?)(?: ([A-Za-z]+/[0-9.]+))?$"
 
 
+def request_parts_sql(req: str) -> tuple[str, str, str]:
+    """SQL for (method, uri, protocol) of a request line, with string functions.
+
+    ``GET /a b HTTP/1.1`` -> GET, ``/a b``, HTTP/1.1; ``GET /`` -> GET, /, NULL.
+    A line that does not start with a word and a space (bot garbage) gives
+    NULLs, as REQUEST_RE would. String functions cost a fraction of a regex
+    on the hot path.
+    """
+    sp = f"strpos({req}, ' ')"
+    method = f"CASE WHEN {sp} > 1 AND regexp_full_match(left({req}, {sp} - 1), '[A-Za-z]+') THEN left({req}, {sp} - 1) END"
+    rest = f"substr({req}, {sp} + 1)"
+    last = f"(length({rest}) - strpos(reverse({rest}), ' ') + 1)"  # position of the last space in rest
+    has_proto = f"(strpos({rest}, ' ') > 0 AND regexp_full_match(substr({rest}, {last} + 1), '[A-Za-z]+/[0-9.]+'))"
+    uri = f"CASE WHEN ({method}) IS NOT NULL THEN nullif(CASE WHEN {has_proto} THEN left({rest}, {last} - 1) ELSE {rest} END, '') END"
+    protocol = f"CASE WHEN ({method}) IS NOT NULL AND {has_proto} THEN substr({rest}, {last} + 1) END"
+    return method, uri, protocol
+
+
 def decode_sql(expr: str, escape: str) -> str:
     """Undo the log writer's escaping of a text value."""
     if escape == "json":
         return f"CASE WHEN json_valid('\"' || {expr} || '\"') THEN json_extract_string('\"' || {expr} || '\"', '$') ELSE {expr} END"
+    # Most values hold no backslash: test for one before rewriting anything.
     if escape == "apache":
-        return f"replace(replace({expr}, '\\\"', '\"'), '\\\\', '\\')"
+        return f"CASE WHEN contains({expr}, '\\') THEN replace(replace({expr}, '\\\"', '\"'), '\\\\', '\\') ELSE {expr} END"
     if escape == "default":
-        return f"replace(replace({expr}, '\\x22', '\"'), '\\x5C', '\\')"
+        return f"CASE WHEN contains({expr}, '\\x') THEN replace(replace({expr}, '\\x22', '\"'), '\\x5C', '\\') ELSE {expr} END"
     return expr
 
 
@@ -48,10 +67,10 @@ def access_raw_sql(v: dict[str, str], escape: str, options: FieldOptions) -> dic
         out["ts"] = f"to_timestamp(try_cast({v['msec']} AS DOUBLE))"
 
     if "request" in v:
-        req = f"regexp_extract({text['request']}, '{REQUEST_RE}', ['m', 'u', 'p'])"
-        out["method"] = _first(v, "request_method") or f"nullif({req}.m, '')"
-        out["uri"] = _first(text, "request_uri") or f"nullif({req}.u, '')"
-        out["protocol"] = _first(v, "server_protocol") or f"nullif({req}.p, '')"
+        method, uri, protocol = request_parts_sql(text["request"])
+        out["method"] = _first(v, "request_method") or method
+        out["uri"] = _first(text, "request_uri") or uri
+        out["protocol"] = _first(v, "server_protocol") or protocol
     else:
         if "request_method" in v:
             out["method"] = v["request_method"]

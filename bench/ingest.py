@@ -1,0 +1,177 @@
+"""Ingest speed and memory: sessionlens against cat, one-regex DuckDB and GoAccess.
+
+    python bench/ingest.py --lines 5000000            # the issue's benchmark
+    python bench/ingest.py --lines 5000000 --repeat 9  # ~10 GB: memory must stay flat
+
+Generates an N-line nginx log in the extended format (cookie, host, version),
+optionally concatenated --repeat times, then times each contender end to end
+and records peak RSS of the child process. Results are appended to
+docs/benchmarks.md with the machine and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parent.parent
+FORMAT = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
+          '"$http_user_agent" $request_time $hostname $sent_http_x_app_version "$cookie__app_session"')
+UAS = ["Mozilla/5.0 (X11; Linux x86_64; rv:117.0) Gecko/20100101 Firefox/117.0",
+       "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/116.0.0.0 Safari/537.36",
+       "Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"]
+PATHS = ["/works/{}", "/works/{}/chapters/7", "/tags/Star_Wars/works", "/users/login", "/works/{}/kudos", "/assets/app.js"]
+
+
+def generate(path: Path, n: int, seed: int = 1) -> None:
+    """Writes n lines, vectorised (numpy + polars), in about a second per million."""
+    rng = np.random.default_rng(seed)
+    start = 1695081600  # 2023-09-19
+    secs = start + (np.arange(n) * (3 * 86400 / n)).astype(np.int64)
+    cookies = [f"BAh7CEkiD3Nlc3Npb25faWQGOgZFVEki{i:08d}--{(i * 2654435761) % (1 << 160):040x}" for i in range(50_000)]
+    frame = pl.DataFrame({
+        "a": rng.integers(1, 224, n), "b": rng.integers(0, 256, n), "c": rng.integers(0, 256, n), "d": rng.integers(1, 255, n),
+        "t": secs, "p": rng.integers(0, len(PATHS), n), "id": rng.integers(1, 99999, n),
+        "post": rng.random(n) < 0.08, "st": rng.choice([200, 200, 200, 304, 404, 422], n), "by": rng.integers(100, 90000, n),
+        "ua": rng.integers(0, len(UAS), n), "rt": rng.integers(1, 900, n), "h": rng.integers(1, 9, n),
+        "v": rng.integers(0, 2, n), "ck": rng.integers(0, len(cookies), n),
+    })
+    line = frame.select(pl.concat_str([
+        pl.col("a").cast(str), pl.lit("."), pl.col("b").cast(str), pl.lit("."), pl.col("c").cast(str), pl.lit("."), pl.col("d").cast(str),
+        pl.lit(" - - ["), pl.from_epoch("t").dt.strftime("%d/%b/%Y:%H:%M:%S +0000"), pl.lit('] "'),
+        pl.when(pl.col("post")).then(pl.lit("POST")).otherwise(pl.lit("GET")), pl.lit(" "),
+        pl.col("p").replace_strict(dict(enumerate(PATHS)), return_dtype=pl.String).str.replace("{}", pl.col("id").cast(str), literal=True),
+        pl.lit(' HTTP/1.1" '), pl.col("st").cast(str), pl.lit(" "), pl.col("by").cast(str), pl.lit(' "-" "'),
+        pl.col("ua").replace_strict(dict(enumerate(UAS)), return_dtype=pl.String), pl.lit('" 0.'),
+        pl.col("rt").cast(str).str.zfill(3), pl.lit(" web0"), pl.col("h").cast(str),
+        pl.when(pl.col("v") == 1).then(pl.lit(" v1.41.0 \"")).otherwise(pl.lit(" v1.40.2 \"")),
+        pl.col("ck").replace_strict(dict(enumerate(cookies)), return_dtype=pl.String), pl.lit('"'),
+    ]).alias("line"))
+    line.write_csv(path, include_header=False, quote_style="never")
+
+
+def run(cmd: list[str] | str, shell: bool = False) -> tuple[float, float, str]:
+    """(seconds, peak RSS in MB of the child, stdout)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, shell=shell, capture_output=True, text=True)
+    dt = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"failed: {cmd}\n{proc.stderr[-2000:]}")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss is the max over all children so far: run each contender in a fresh
+    # interpreter via `measure` below to read its own peak.
+    return dt, max(peak, before) / 1024, proc.stdout
+
+
+def measure(kind: str, log: Path, work: Path) -> dict:
+    """Runs one contender in a child Python so its peak RSS is its own."""
+    out = subprocess.run([sys.executable, __file__, "--_measure", kind, str(log), str(work)], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-3000:])
+    return json.loads(out.stdout.splitlines()[-1])
+
+
+def _measure(kind: str, log: Path, work: Path) -> None:
+    lake = work / f"lake-{kind}"
+    shutil.rmtree(lake, ignore_errors=True)
+    if kind == "cat":
+        # through a pipe: `cat > /dev/null` can skip the copy altogether
+        dt, rss, _ = run(f"cat '{log}' | wc -l > /dev/null", shell=True)
+    elif kind == "duckdb-regex":
+        regex = (r'^(\S+) \S+ (\S+) \[([^\]]+)\] "(\S+) (\S+) [^"]*" (\d+) (\d+) "([^"]*)" "([^"]*)" (\S+) (\S+) (\S+) "([^"]*)"$')
+        script = (
+            "import duckdb,sys; con=duckdb.connect(); "
+            "con.execute(\"SET memory_limit='600MB'\"); con.execute('SET preserve_insertion_order=false'); "
+            f"con.execute(r'''COPY (SELECT regexp_extract(line, '{regex}', ['ip','user','t','m','p','s','b','r','ua','rt','h','v','c']) AS x "
+            f"FROM read_csv('{log}', columns={{'line':'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false, auto_detect=false)) "
+            f"TO '{work}/regex.parquet' (FORMAT parquet, COMPRESSION zstd)''')"
+        )
+        dt, rss, _ = run([sys.executable, "-c", script])
+    elif kind == "goaccess":
+        if not shutil.which("goaccess"):
+            print(json.dumps({"kind": kind, "skipped": "goaccess not installed (apt-get install goaccess)"}))
+            return
+        fmt = '%h %^ %e [%d:%t %^] "%r" %s %b "%R" "%u" %T %v %^ "%^"'
+        dt, rss, _ = run(["goaccess", str(log), "--log-format", fmt, "--date-format", "%d/%b/%Y", "--time-format", "%H:%M:%S",
+                          "-o", str(work / "goaccess.html"), "--no-progress"])
+    elif kind == "sessionlens":
+        dt, rss, stdout = run([sys.executable, "-m", "sessionlens", "ingest", "--lake", str(lake), "--json", str(log)])
+        summary = json.loads(stdout)
+        assert summary["rejected"] == 0 and summary["stored"] == summary["lines_read"], summary
+    else:
+        raise SystemExit(f"unknown contender {kind}")
+    print(json.dumps({"kind": kind, "seconds": dt, "peak_rss_mb": rss}))
+
+
+def machine() -> str:
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--lines", type=int, default=5_000_000)
+    ap.add_argument("--repeat", type=int, default=1, help="concatenate the generated file this many times")
+    ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out")
+    ap.add_argument("--only", nargs="*", default=["cat", "duckdb-regex", "goaccess", "sessionlens"])
+    ap.add_argument("--no-record", action="store_true", help="do not append to docs/benchmarks.md")
+    ap.add_argument("--_measure", nargs=3, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args._measure:
+        _measure(args._measure[0], Path(args._measure[1]), Path(args._measure[2]))
+        return
+    args.work.mkdir(parents=True, exist_ok=True)
+    base = args.work / f"nginx-{args.lines}.log"
+    if not base.exists():
+        t0 = time.perf_counter()
+        generate(base, args.lines)
+        print(f"generated {base} in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
+    log = base
+    if args.repeat > 1:
+        log = args.work / f"nginx-{args.lines}x{args.repeat}.log"
+        if not log.exists():
+            with open(log, "wb") as out:
+                for _ in range(args.repeat):
+                    with open(base, "rb") as src:
+                        shutil.copyfileobj(src, out, 16 << 20)
+    n = args.lines * args.repeat
+    size_gb = log.stat().st_size / 1e9
+    rows = []
+    for kind in args.only:
+        r = measure(kind, log, args.work)
+        if "skipped" in r:
+            rows.append(f"| {kind} | skipped: {r['skipped']} | | |")
+        else:
+            rows.append(f"| {kind} | {r['seconds']:.1f} | {n / r['seconds']:,.0f} | {r['peak_rss_mb']:,.0f} |")
+        print(rows[-1], file=sys.stderr)
+    cmd = "python bench/ingest.py " + " ".join(a for a in sys.argv[1:] if a != "--no-record")
+    section = "\n".join([
+        f"\n### Ingest: {n:,} lines ({size_gb:.2f} GB), {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+        f"Machine: {machine()}  ",
+        f"Command: `{cmd.strip()}`  ",
+        "Format: nginx extended (combined + request time, host, app version, session cookie); sessionlens detects it and "
+        "applies every enrichment (keyed hashes, cookie format, route, session-error rules).\n",
+        "| contender | seconds | lines/s | peak RSS MB |", "|---|---:|---:|---:|", *rows, "",
+    ])
+    print(section)
+    if not args.no_record:
+        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
+            fh.write(section)
+
+
+if __name__ == "__main__":
+    main()
