@@ -170,7 +170,6 @@ class Ingestor:
         self.chunk_bytes = chunk_bytes
         self.summary = IngestSummary()
         self.con = connect_for_ingest(lake, load_or_create_key(lake.root))
-        self.stored_cols = ", ".join(STORED_COLUMNS)
 
     # --- one file ------------------------------------------------------------
     def ingest_file(self, path: Path, label: str) -> FileResult:
@@ -197,7 +196,7 @@ class Ingestor:
         prev = None if compressed else manifest.last_segment_for(label)
         size = path.stat().st_size
         prefix_len = prev.end_byte if prev and prev.end_byte < size else None
-        content_hash, prefix_hash, size = hash_file(path, prefix_len)
+        content_hash, prefix_hash, size, plain_lines = hash_file(path, prefix_len, count_from=None if compressed else 0)
         if manifest.find_hash(content_hash):
             result.status, result.message = "skipped", "already ingested"
             return
@@ -206,7 +205,10 @@ class Ingestor:
             start_byte, first_line = prev.end_byte, prev.first_line + prev.lines
             result.status = "appended"
 
-        lines, _ = count_lines(path, start_byte, first_line, find_blanks=False)
+        if compressed or start_byte:
+            lines, _ = count_lines(path, start_byte, first_line, find_blanks=False)
+        else:
+            lines = plain_lines  # counted while hashing: one read of the file
         job = FileJob(path, start_byte, first_line, lines, self.options, self.chunk_bytes)
         head = head_lines(path)
         empty = not head and lines == len(job.blank_lines())  # nothing but blank lines
@@ -270,17 +272,22 @@ class Ingestor:
             rejected += r
         return stored, rejected
 
-    def _copy(self, select: str, dest: Path, name: str, partitioned: bool) -> int:
-        return write_query(self.con, select, dest, name, "date" if partitioned else None)
+    def _copy(self, select: str, dest: Path, name: str, partitioned: bool, constants: dict[str, str] | None = None) -> int:
+        return write_query(self.con, select, dest, name, "date" if partitioned else None, constants=constants)
 
     def _write_batch(self, batch: Batch, parser: Parser, staging: Path, name: str, reasons: dict[str, int]) -> tuple[int, int]:
         norm = normalise_sql(batch.relation, parser.family, self.rules, self.options)
-        cols = self.stored_cols
+        constants = {
+            "source": parser.family,
+            "file_id": self.con.execute("SELECT getvariable('sl_file_id')").fetchall()[0][0],
+            "source_file": self.con.execute("SELECT getvariable('sl_source_file')").fetchall()[0][0],
+        }
+        cols = ", ".join(c for c in STORED_COLUMNS if c not in constants)
         if self.options.keep_raw_ips:
             cols += ", client_ip"
         if batch.direct:
             try:
-                n = self._copy(f"SELECT {cols} FROM ({norm}) WHERE _reject IS NULL", staging / "requests", name, True)
+                n = self._copy(f"SELECT {cols} FROM ({norm}) WHERE _reject IS NULL", staging / "requests", name, True, constants)
             except duckdb.Error as exc:
                 # The CSV reader gives up on some inputs (e.g. a stray \r at a
                 # line start); the regex path reads them line by line.
@@ -291,7 +298,8 @@ class Ingestor:
         for table in ("requests", "events"):
             has = self.con.execute(f"SELECT count(*) FROM norm WHERE _reject IS NULL AND _table = '{table}'").fetchall()[0][0]
             if has:
-                self._copy(f"SELECT {cols} FROM norm WHERE _reject IS NULL AND _table = '{table}'", staging / table, name, True)
+                self._copy(f"SELECT {cols} FROM norm WHERE _reject IS NULL AND _table = '{table}'", staging / table, name, True,
+                           constants)
         stored = self.con.execute("SELECT coalesce(sum(_n_lines), 0) FROM norm WHERE _reject IS NULL").fetchall()[0][0]
         rows = self.con.execute(
             "SELECT _reject, sum(_n_lines) FROM norm WHERE _reject IS NOT NULL GROUP BY 1"

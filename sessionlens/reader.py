@@ -159,30 +159,42 @@ class FileScan:
     compression: str = "none"
 
 
-def hash_file(path: Path, prefix_len: int | None = None) -> tuple[str, str | None, int]:
-    """Hashes a file's raw bytes; also the hash of its first ``prefix_len`` bytes."""
+def hash_file(
+    path: Path, prefix_len: int | None = None, count_from: int | None = None
+) -> tuple[str, str | None, int, int | None]:
+    """Hashes a file's raw bytes in one pass.
+
+    Returns:
+        (hash of the whole file, hash of its first ``prefix_len`` bytes or
+        None, size, and with ``count_from`` the number of lines from that
+        byte on, counted in the same pass; else None).
+    """
     h = xxhash.xxh3_128()
     prefix_hash = None
     done = 0
+    lines = 0
+    last = b"\n"
     with open(path, "rb") as fh:
         while True:
             want = BLOCK
-            if prefix_len is not None and prefix_hash is None:
-                want = min(BLOCK, prefix_len - done) or BLOCK
+            if prefix_len is not None and prefix_hash is None and prefix_len > done:
+                want = min(BLOCK, prefix_len - done)
             block = fh.read(want)
-            if prefix_len is not None and prefix_hash is None and done + len(block) >= prefix_len:
-                cut = prefix_len - done
-                h.update(block[:cut])
-                prefix_hash = h.hexdigest()
-                h.update(block[cut:])
-            else:
-                h.update(block)
-            done += len(block)
             if not block:
                 break
-    if prefix_len is not None and prefix_hash is None and prefix_len <= done:
-        prefix_hash = h.hexdigest()
-    return h.hexdigest(), prefix_hash, done
+            h.update(block)
+            if count_from is not None and done + len(block) > count_from:
+                part = block[max(0, count_from - done):]
+                lines += part.count(b"\n")
+                last = part[-1:] or last
+            done += len(block)
+            if prefix_len is not None and prefix_hash is None and done == prefix_len:
+                prefix_hash = h.hexdigest()
+    if prefix_len is not None and prefix_hash is None and prefix_len == 0:
+        prefix_hash = xxhash.xxh3_128().hexdigest()
+    if count_from is not None and last != b"\n":
+        lines += 1  # a final line with no newline
+    return h.hexdigest(), prefix_hash, done, (lines if count_from is not None else None)
 
 
 def count_lines(path: Path, start_byte: int = 0, first_line: int = 1, find_blanks: bool = True) -> tuple[int, list[int]]:

@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -30,13 +31,18 @@ def write_query(
     name: str,
     partition: str | None = "date",
     compression_level: int = 3,
+    constants: dict[str, str] | None = None,
 ) -> int:
     """Writes a query's rows under ``dest`` and returns how many were written.
 
     With ``partition``, rows go to ``dest/<partition>=<value>/part-<name>.parquet``
     (the column itself is left out of the file, as Hive layout has it);
     without, to ``dest/part-<name>.parquet``. Nothing is written for no rows.
+    ``constants`` are columns with one value for every row (the source file):
+    they are added here as one-entry dictionaries instead of being copied
+    row by row out of DuckDB.
     """
+    constants = constants or {}
     reader = con.sql(select).to_arrow_reader(BATCH_ROWS)
     pending: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
     writers: dict[object, pq.ParquetWriter] = {}
@@ -57,6 +63,9 @@ def write_query(
         try:
             while (batch := pending.get()) is not _DONE:
                 table = pa.Table.from_batches([batch])
+                for column, value in constants.items():
+                    indices = pa.array(np.zeros(table.num_rows, dtype=np.int32))
+                    table = table.append_column(column, pa.DictionaryArray.from_arrays(indices, pa.array([value])))
                 if not partition:
                     append(None, table)
                     continue
