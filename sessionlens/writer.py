@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 BATCH_ROWS = 122_880
 QUEUE_BATCHES = 2
 _DONE = object()
+NO_DICTIONARY = {"ts", "client_key", "session_key", "user_key", "device_key", "request_id", "line_no", "bytes", "latency_ms"}
 
 
 def write_query(
@@ -55,8 +56,11 @@ def write_query(
 
     def append(key, table: pa.Table) -> None:
         if key not in writers:
+            # Hashes and timestamps are nearly unique: dictionary-encoding them
+            # costs time and saves nothing.
+            dictionary = [f.name for f in table.schema if f.name not in NO_DICTIONARY]
             writers[key] = pq.ParquetWriter(target_for(key), table.schema, compression="zstd",
-                                            compression_level=compression_level)
+                                            compression_level=compression_level, use_dictionary=dictionary)
         writers[key].write_table(table, row_group_size=BATCH_ROWS)
 
     def drain() -> None:

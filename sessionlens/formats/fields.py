@@ -28,6 +28,14 @@ def request_parts_sql(req: str) -> tuple[str, str, str]:
     has_proto = f"(strpos({rest}, ' ') > 0 AND regexp_full_match(substr({rest}, {last} + 1), '[A-Za-z]+/[0-9.]+'))"
     uri = f"CASE WHEN ({method}) IS NOT NULL THEN nullif(CASE WHEN {has_proto} THEN left({rest}, {last} - 1) ELSE {rest} END, '') END"
     protocol = f"CASE WHEN ({method}) IS NOT NULL AND {has_proto} THEN substr({rest}, {last} + 1) END"
+    # The usual shape, "GET /path HTTP/1.1", by LIKE and fixed offsets: a
+    # third of the cost of the general expressions, which take the rest.
+    usual = f"({req} LIKE '% HTTP/_._' AND {sp} BETWEEN 2 AND 16 AND regexp_full_match(left({req}, {sp} - 1), '[A-Za-z]+'))"
+    usual2 = f"({req} LIKE '% HTTP/_' AND {sp} BETWEEN 2 AND 16 AND regexp_full_match(left({req}, {sp} - 1), '[A-Za-z]+'))"
+    method = f"CASE WHEN {usual} OR {usual2} THEN left({req}, {sp} - 1) ELSE {method} END"
+    uri = (f"CASE WHEN {usual} THEN nullif(substr({req}, {sp} + 1, length({req}) - {sp} - 9), '') "
+           f"WHEN {usual2} THEN nullif(substr({req}, {sp} + 1, length({req}) - {sp} - 7), '') ELSE {uri} END")
+    protocol = f"CASE WHEN {usual} THEN right({req}, 8) WHEN {usual2} THEN right({req}, 6) ELSE {protocol} END"
     return method, uri, protocol
 
 
