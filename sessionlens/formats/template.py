@@ -32,6 +32,9 @@ FREE_TEXT = {"request", "time_custom"}
 # the CSV reader and rescued by the regex, which lets them span spaces.
 SPACED_IN_REGEX = {"remote_user", "request_uri", "uri", "args", "query_string"}
 
+# Variables often written back to back ("%U%q", "$uri$is_args$args"): their
+# shapes tell where one ends and the next begins.
+SHAPED = {"uri": r"[^?\s\"]*", "query_string": r"(?:\?[^\s\"]*)?", "is_args": r"\??"}
 TIME_LOCAL_RE = r"[0-9]{1,2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}"
 
 
@@ -85,8 +88,6 @@ def compile_nginx(fmt: str) -> Template:
     # possibly as several concatenated strings: 'a' 'b'.
     if text.startswith("'") and text.endswith("'"):
         text = "".join(re.findall(r"'((?:[^'\\]|\\.)*)'", text))
-    if "$" not in text:
-        raise FormatError(f"nginx format has no $variables: {fmt!r}")
     pieces: list[str | Var] = []
     pos = 0
     for m in _NGINX_VAR.finditer(text):
@@ -96,6 +97,8 @@ def compile_nginx(fmt: str) -> Template:
         pos = m.end()
     if pos < len(text):
         pieces.append(text[pos:])
+    if not any(isinstance(p, Var) for p in pieces):
+        raise FormatError(f"nginx format has no $variables: {fmt!r}")
     return _finish(pieces, escape, fmt)
 
 
@@ -296,6 +299,8 @@ def _piece_regex(piece: str | Var, in_quotes: bool, capture: bool = True) -> str
         return re.escape(piece)
     if piece.name == "time_local":
         body = f"{TIME_LOCAL_RE}|-"
+    elif piece.name in SHAPED:
+        body = SHAPED[piece.name]
     elif in_quotes:
         body = r'(?:[^"\\]|\\.)*?'
     elif _is_free_text(piece.name) or piece.name in SPACED_IN_REGEX:
