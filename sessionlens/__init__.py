@@ -1,10 +1,10 @@
 """sessionlens: find the change that broke users' sessions."""
 
 from .errors import SessionlensError
-from .ingest import IngestSummary, ingest
+from .ingest import IngestSummary, ingest, preview
 from .lake import Lake
 from .options import FieldOptions
 
 __version__ = "0.1.0"
 
-__all__ = ["FieldOptions", "IngestSummary", "Lake", "SessionlensError", "ingest", "__version__"]
+__all__ = ["FieldOptions", "IngestSummary", "Lake", "SessionlensError", "ingest", "preview", "__version__"]
