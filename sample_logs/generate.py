@@ -18,7 +18,8 @@ if __name__ == "__main__":
         truth = generate(name, HERE / name, seed=7, scale=0.1)
         for log in (HERE / name / "logs").rglob("*"):
             if log.is_file() and log.suffix != ".gz":  # keep the repository small
-                with open(log, "rb") as src, gzip.open(f"{log}.gz", "wb", compresslevel=9) as dst:
-                    shutil.copyfileobj(src, dst)
+                with open(log, "rb") as src, open(f"{log}.gz", "wb") as raw, \
+                        gzip.GzipFile(filename="", mode="wb", fileobj=raw, compresslevel=9, mtime=0) as dst:
+                    shutil.copyfileobj(src, dst)  # mtime=0: the same samples give the same bytes
                 log.unlink()
         print(f"{name}: {truth.get('requests', truth.get('events'))} records -> {HERE / name}")

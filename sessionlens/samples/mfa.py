@@ -166,7 +166,7 @@ def generate(out: Path, seed: int = 7, scale: float = 1.0) -> dict:
         "anomalies": [
             {"kind": "mass_invalidation", "at": iso(CLEAR), "explained_by": "maint-clear-tokens"},
             {"kind": "logout_loop", "start_after": iso(LOOP_FIX), "end_before": iso(RESTART), "clients": len(loopers),
-             "max_cycles": max(loopers.values()) if loopers else 0, "explained_by": "deploy-2209"},
+             "max_cycles": max(loopers.values()) if loopers else 0, "explained_by": "grafana-2209"},
             {"kind": "cross_account_enrollment", "device": bad_device, "users": len(users),
              "explained_by": "flag-mfa-enrollment"},
         ],

@@ -1,0 +1,70 @@
+"""Run the SQL files in ``queries/`` by name.
+
+Each file is one query with named CTEs and a header comment saying what it
+returns and which parameters it takes. Values are bound by DuckDB as named
+parameters (``$since``); identifiers (a column to group by) can only be
+substituted from a fixed whitelist, written ``{{ name }}`` in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import duckdb
+
+from .errors import QueryError
+
+# Columns a query may be asked to group by.
+DIMENSIONS = ("cookie_format", "app_version", "host", "edge_worker", "cache_status", "route", "client_key",
+              "method", "status", "source", "vhost", "user_agent")
+
+
+def queries_dir() -> Path:
+    """The queries folder: beside the package when installed, else the repo's."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "_queries", here.parent / "queries"):
+        if candidate.is_dir():
+            return candidate
+    raise QueryError("the queries/ folder is missing from this installation")
+
+
+@lru_cache(maxsize=None)
+def load(name: str) -> str:
+    path = queries_dir() / f"{name}.sql"
+    if not path.is_file():
+        raise QueryError(f"no query named {name!r} in {queries_dir()}")
+    return path.read_text()
+
+
+def available() -> list[str]:
+    return sorted(p.stem for p in queries_dir().glob("*.sql"))
+
+
+def render(name: str, **identifiers: str) -> str:
+    sql = load(name)
+    for key, value in identifiers.items():
+        if value not in DIMENSIONS:
+            raise QueryError(f"{value!r} is not a column a query may group by ({', '.join(DIMENSIONS)})")
+        sql = sql.replace("{{ " + key + " }}", value)
+    if "{{" in sql:
+        missing = re.findall(r"\{\{ (\w+) \}\}", sql)
+        raise QueryError(f"query {name} needs {', '.join(missing)}")
+    return sql
+
+
+def run(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None, **identifiers: str):
+    """Runs a named query; returns a Polars frame."""
+    sql = render(name, **identifiers)
+    wanted = set(re.findall(r"\$(\w+)", sql))
+    bound = {k: v for k, v in (params or {}).items() if k in wanted}
+    missing = wanted - set(bound)
+    if missing:
+        raise QueryError(f"query {name} needs parameter(s) {', '.join(sorted(missing))}")
+    try:
+        return con.sql(sql, params=bound).pl()
+    except duckdb.Error as exc:
+        from .privacy import redact
+
+        raise QueryError(f"query {name}: {redact(str(exc).splitlines()[0])}") from None
