@@ -16,9 +16,13 @@ import duckdb
 
 from .errors import QueryError
 
-# Columns a query may be asked to group by.
-DIMENSIONS = ("cookie_format", "app_version", "host", "edge_worker", "cache_status", "route", "client_key",
-              "method", "status", "source", "vhost", "user_agent")
+# What a query may be asked to group by: a name and the SQL it stands for.
+DIMENSIONS = {
+    "cookie_format": "cookie_format", "app_version": "app_version", "host": "host", "edge_worker": "edge_worker",
+    "cache_status": "cache_status", "route": "route", "client_key": "client_key", "method": "method",
+    "status": "status", "source": "source", "vhost": "vhost", "user_agent": "user_agent",
+    "host_version": "host || ' @ ' || app_version",
+}
 
 
 def queries_dir() -> Path:
@@ -47,7 +51,7 @@ def render(name: str, **identifiers: str) -> str:
     for key, value in identifiers.items():
         if value not in DIMENSIONS:
             raise QueryError(f"{value!r} is not a column a query may group by ({', '.join(DIMENSIONS)})")
-        sql = sql.replace("{{ " + key + " }}", value)
+        sql = sql.replace("{{ " + key + " }}", f"({DIMENSIONS[value]})")
     if "{{" in sql:
         missing = re.findall(r"\{\{ (\w+) \}\}", sql)
         raise QueryError(f"query {name} needs {', '.join(missing)}")

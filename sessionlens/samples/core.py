@@ -154,7 +154,7 @@ def write_json(path: Path, value) -> None:
 NGINX_EDGE_FORMAT = (
     '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
     '"$http_user_agent" $request_time $hostname $sent_http_x_app_version "$cookie__app_session" '
-    '"$http_x_edge_worker" "$upstream_cache_status" "$sent_http_x_user_id"'
+    '"$http_x_edge_worker" "$upstream_cache_status" "$sent_http_x_user_id" "$sent_http_location"'
 )
 
 
@@ -167,5 +167,5 @@ def nginx_edge_line(r: dict) -> str:
     return (
         f'{r["ip"]} - - [{ts_local(r["ts"])}] "{r["method"]} {r["uri"]} HTTP/1.1" {r["status"]} {r["bytes"]} '
         f'"{q(r.get("referer"))}" "{q(r["ua"])}" {r["latency"]:.3f} {r["host"]} {r["version"]} '
-        f'"{q(r.get("cookie"))}" "{q(r.get("edge"))}" "{q(r.get("cache"))}" "{q(r.get("user_hdr"))}"'
+        f'"{q(r.get("cookie"))}" "{q(r.get("edge"))}" "{q(r.get("cache"))}" "{q(r.get("user_hdr"))}" "{q(r.get("location"))}"'
     )

@@ -1,0 +1,19 @@
+-- How a window's session errors and requests split over one dimension's values.
+-- Returns: value, errors, requests, error_share, request_share, rate; most errors first.
+-- Parameters: $start, $end. Identifier: {{ dimension }}.
+WITH window_rows AS (
+  SELECT coalesce(CAST({{ dimension }} AS VARCHAR), '(none)') AS value, error_kind
+  FROM requests
+  WHERE ts >= $start AND ts < $end
+),
+per_value AS (
+  SELECT value, count(error_kind) AS errors, count(*) AS requests
+  FROM window_rows
+  GROUP BY value
+)
+SELECT value, errors, requests,
+       errors / nullif(sum(errors) OVER (), 0) AS error_share,
+       requests / sum(requests) OVER () AS request_share,
+       errors / requests AS rate
+FROM per_value
+ORDER BY errors DESC
