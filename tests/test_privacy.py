@@ -23,9 +23,9 @@ CANARIES = [SESSION, RAILS_COOKIE, JWT, CSRF_TOKEN, IP, IP6, USER, "eyJjYW5hcnki
 
 NGINX = (
     f'{IP} - - [19/Sep/2023:16:09:12 +0000] "POST /works/1/kudos HTTP/1.1" 422 312 "-" "Mozilla/5.0" 0.041 web03 v1.40.2 '
-    f'"{RAILS_COOKIE}" "on" "-" "{USER}"\n'
+    f'"{RAILS_COOKIE}" "on" "-" "{USER}" "-"\n'
     f'{IP6} - - [19/Sep/2023:16:09:13 +0000] "GET /works/2 HTTP/1.1" 200 512 "-" "Mozilla/5.0" 0.020 web01 v1.41.0 '
-    f'"{JWT}" "bypass" "HIT" "-"\n'
+    f'"{JWT}" "bypass" "HIT" "-" "-"\n'
     # malformed: the canaries sit in a rejected line, whose excerpt is kept
     f'{IP} - - [19/Sep/2023:16:09:14 +0000] "GET /x HTTP/1.1" oops "{RAILS_COOKIE}" session={SESSION} {JWT}\n'
 )

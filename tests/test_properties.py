@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sessionlens import Lake, ingest
 
 GOOD = {
-    "nginx-edge": '203.0.113.7 - - [19/Sep/2023:16:09:12 +0000] "POST /works/123/kudos HTTP/1.1" 422 312 "-" "Mozilla/5.0 (X11)" 0.041 web03 v1.40.2 "BAh7CEkiD3Nl--3f9c2b6b1a0e4d8c9f7a6b5c4d3e2f1a0b9c8d7e" "on" "MISS" "u1"',
+    "nginx-edge": '203.0.113.7 - - [19/Sep/2023:16:09:12 +0000] "POST /works/123/kudos HTTP/1.1" 422 312 "-" "Mozilla/5.0 (X11)" 0.041 web03 v1.40.2 "BAh7CEkiD3Nl--3f9c2b6b1a0e4d8c9f7a6b5c4d3e2f1a0b9c8d7e" "on" "MISS" "u1" "-"',
     "apache-combined": '10.0.0.1 - - [07/Apr/2016:18:42:24 +0000] "GET /a?b=1 HTTP/1.1" 400 75 "" "Mozilla/5.0 (iPad)"',
     "cloudflare-http-requests": json.dumps({"EdgeStartTimestamp": 1695139921000000000, "ClientIP": "192.0.2.1", "ClientRequestURI": "/", "EdgeResponseStatus": 200}),
     "app-events": json.dumps({"ts": "2022-06-21T20:45:10Z", "event": "login", "session_id": "s1", "user_id": "u1"}),
