@@ -227,6 +227,145 @@ def _print_frame(frame, limit: int) -> None:
         console.print(f"({frame.height - limit:,} more rows; use --limit 0 or --format csv)")
 
 
+# --- changes -------------------------------------------------------------------
+
+
+@cli.group()
+def changes():
+    """Record what changed: import marker files, add one by hand, list them.
+
+    \b
+    Examples:
+      sessionlens changes import --lake lake/ deploys.jsonl grafana.json cloudflare_audit.json
+      sessionlens changes add --lake lake/ --at 2023-09-19T16:09:00Z --kind deploy \\
+        --label "v1.41.0 canary" --scope host=web07
+      sessionlens changes list --lake lake/
+    """
+
+
+@changes.command("import")
+@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.argument("paths", nargs=-1, required=True)
+def changes_import(lake, as_json, paths):
+    """Import marker files: sessionlens JSON lines or CSV, Grafana annotations,
+    Honeycomb markers, Cloudflare audit logs (v1 and v2). Ids already in the
+    lake are skipped, so importing twice adds nothing.
+
+    \b
+    Example:
+      sessionlens changes import --lake lake/ markers/*.json markers/deploys.jsonl
+    """
+    from .changes import import_markers
+
+    try:
+        result = import_markers(lake, list(paths))
+    except SessionlensError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(f"{result['read']} marker(s) read, {result['added']} added, "
+               f"{len(result['skipped_existing'])} already there, {len(result['rejected'])} rejected")
+    for problem in result["rejected"]:
+        click.echo(f"  rejected: {problem}", err=True)
+
+
+@changes.command("add")
+@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@click.option("--at", "at", required=True, help="When it began, e.g. 2023-09-19T16:09:00Z.")
+@click.option("--end", help="When a rollout ended.")
+@click.option("--kind", required=True, help="deploy, rollback, config, feature_flag, cookie, edge_worker, cache, session_store, maintenance or other.")
+@click.option("--label", required=True, help="What changed, in a few words.")
+@click.option("--scope", multiple=True, help="key=value, e.g. host=web07 or hosts=web01,web02 (repeatable).")
+@click.option("--id", "change_id", help="An id (default: manual-<time>-<kind>).")
+def changes_add(lake, at, end, kind, label, scope, change_id):
+    """Record one change by hand.
+
+    \b
+    Example:
+      sessionlens changes add --lake lake/ --at 2023-09-19T16:09:00Z --kind deploy --label "canary" --scope host=web07
+    """
+    from .changes import add_change
+
+    try:
+        change = add_change(lake, at, kind, label, list(scope), change_id, end)
+    except SessionlensError as exc:
+        raise _fail(exc) from None
+    click.echo(f"added {change.id}")
+
+
+@changes.command("list")
+@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@click.option("--all", "show_all", is_flag=True, help="Also list inferred changes that match a written one.")
+def changes_list(lake, as_json, show_all):
+    """List written and inferred changes, oldest first. An inferred change
+    (id inferred:...) that matches a written one is folded into it unless --all.
+
+    \b
+    Example:
+      sessionlens changes list --lake lake/
+    """
+    from .changes import all_changes
+    from .lake import Lake
+
+    try:
+        found = all_changes(Lake(lake))
+    except SessionlensError as exc:
+        raise _fail(exc) from None
+    shown = [c for c in found if show_all or not c.linked_to]
+    if as_json:
+        click.echo(json.dumps([c.as_json() for c in shown], default=str))
+        return
+    table = Table(show_header=True, header_style="bold")
+    for col in ("at", "id", "kind", "label", "origin"):
+        table.add_column(col)
+    for c in shown:
+        label = c.label + (f" (= {c.linked_to})" if c.linked_to else "")
+        table.add_row(c.at.strftime("%Y-%m-%d %H:%M"), c.id, c.kind, label, c.origin)
+    Console().print(table)
+
+
+# --- analyze --------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis document (spec/analysis-json.md).")
+@click.option("--since", help="Start of the window (default: the lake's first request).")
+@click.option("--until", help="End of the window (default: the lake's last request).")
+@click.option("--bucket", "bucket_seconds", type=click.IntRange(min=1), help="Bucket size in seconds (default: from traffic).")
+@click.option("--fail-on", "fail_on", type=click.Choice(["spike"]), help="Exit 3 when a spike was found.")
+def analyze(lake, as_json, since, until, bucket_seconds, fail_on):
+    """Find spikes in the session-error rate and the changes most likely behind them.
+
+    For each spike: when it began (onset) and ended, how big it is, every
+    change around it ranked with evidence (causes before the onset, responses
+    after it with their effect), and where the errors concentrate.
+
+    \b
+    Examples:
+      sessionlens analyze --lake lake/
+      sessionlens analyze --lake lake/ --json > analysis.json
+      sessionlens analyze --lake lake/ --since 2023-09-19T12:00:00Z --fail-on spike
+    """
+    from .analyze import analyze as run_analyze
+
+    try:
+        result = run_analyze(lake, since, until, bucket_seconds)
+    except SessionlensError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=1))
+    else:
+        from .summary import print_summary
+
+        print_summary(result, Console())
+    if fail_on == "spike" and result.spikes:
+        sys.exit(3)
+
+
 # --- demo ----------------------------------------------------------------------
 
 

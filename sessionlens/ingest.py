@@ -200,6 +200,13 @@ class Ingestor:
         if manifest.find_hash(content_hash):
             result.status, result.message = "skipped", "already ingested"
             return
+        if self.parser is None and not compressed:
+            from .changes import detect_marker_format
+
+            marker_format = detect_marker_format(path)
+            if marker_format:
+                self._ingest_markers(path, label, marker_format, content_hash, size, result)
+                return
         start_byte, first_line = 0, 1
         if prev and prefix_len is not None and prefix_hash == prev.prefix_hash:
             start_byte, first_line = prev.end_byte, prev.first_line + prev.lines
@@ -262,6 +269,24 @@ class Ingestor:
         result.lines_read, result.stored, result.rejected = lines, stored, rejected
         for reason, n in reasons.items():
             self.summary.rejected_by_reason[reason] = self.summary.rejected_by_reason.get(reason, 0) + n
+
+    def _ingest_markers(self, path: Path, label: str, fmt: str, content_hash: str, size: int, result: FileResult) -> None:
+        """A marker file: its records go to the changes table."""
+        from .changes import read_markers, store
+
+        changes, problems = read_markers(path)
+        store(self.lake, changes, locked=True)
+        result.format = f"markers:{fmt}"
+        result.lines_read, result.stored, result.rejected = len(changes) + len(problems), len(changes), len(problems)
+        if problems:
+            self.summary.rejected_by_reason["unreadable marker"] = (
+                self.summary.rejected_by_reason.get("unreadable marker", 0) + len(problems))
+        manifest = self.lake.read_manifest()
+        manifest.segments.append(Segment(
+            segment_id=content_hash[:16], path=label, start_byte=0, end_byte=size, prefix_hash=content_hash,
+            first_line=1, lines=result.lines_read, format=result.format, stored=result.stored,
+            rejected=result.rejected, parts={}, ingested_at=now_iso()))
+        self.lake.write_manifest(manifest)
 
     # --- batches -------------------------------------------------------------
     def _run(self, batches, parser: Parser, staging: Path, segment_id: str, reasons: dict[str, int]) -> tuple[int, int]:
