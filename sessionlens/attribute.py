@@ -33,7 +33,7 @@ class AttributeSettings:
     """Thresholds of attribution; defaults documented in docs/analysis.md."""
 
     lookback: timedelta = timedelta(hours=2)
-    proximity_minutes: float = 20.0  # a cause this long before the onset keeps 1/e of its proximity score
+    proximity_minutes: float = 30.0  # a cause this long before the onset keeps 1/e of its score
     min_error_share: float = 0.15  # a segment holds at least this share of the errors...
     min_lift: float = 2.0  # ... and this multiple of its share of requests
     explain_threshold: float = 0.5  # the best cause explains the spike from this score
@@ -127,15 +127,15 @@ def exposure(change: Change, linked: list[Change]) -> list[tuple[str, list[str]]
 def score_cause(con, spike: Spike, change: Change, linked: list[Change], segs: list[Segment],
                 bucket: timedelta, settings: AttributeSettings) -> Suspect:
     evidence: list[str] = []
-    lead = (spike.onset + bucket - change.at).total_seconds() / 60
     minutes = max(0.0, (spike.onset - change.at).total_seconds() / 60)
-    proximity = math.exp(-max(0.0, lead - bucket.total_seconds() / 60) / settings.proximity_minutes)
+    # within a bucket of the onset counts as no delay: the onset is only known to the bucket
+    proximity = math.exp(-max(0.0, minutes - bucket.total_seconds() / 60) / settings.proximity_minutes)
     evidence.append(f"onset {minutes:.0f} min after the change began" if minutes >= 1 else "onset within a bucket of the change")
 
-    # the rate on either side of the change, up to the spike's end
-    span = min(max(timedelta(minutes=30), bucket * 10), spike.end - change.at) if spike.end > change.at else bucket
+    # the rate before the change against the rate from the onset on
+    span = max(timedelta(minutes=30), bucket * 10)
     n1, e1 = _rates(con, change.at - span, change.at)
-    n2, e2 = _rates(con, change.at, min(change.at + span, spike.end) if spike.end > change.at else change.at + span)
+    n2, e2 = _rates(con, spike.onset, min(spike.onset + span, spike.end))
     r1, r2 = e1 / max(n1, 1), e2 / max(n2, 1)
     p = rate_test(e1, n1, e2, n2)
     ratio = r2 / r1 if r1 > 0 else (math.inf if r2 > 0 else 1.0)
@@ -171,7 +171,8 @@ def score_cause(con, spike: Spike, change: Change, linked: list[Change], segs: l
     if not dims:
         link = 0.5 * jump  # a change with no scope can only be judged by time and rate
         evidence.append("no scope to test exposure against: judged by timing and rate alone")
-    score = 0.3 * proximity + 0.35 * jump + 0.35 * link
+    # timing gates the rest: a change long before the onset explains little however the rate moved
+    score = proximity * (0.45 * jump + 0.55 * link)
     return Suspect(change, "cause", round(score, 3), evidence)
 
 
@@ -214,7 +215,7 @@ def rank(con, spike: Spike, changes: list[Change], bucket_seconds: int,
         if c.linked_to and c.linked_to in by_id:
             linked.setdefault(c.linked_to, []).append(c)
     window = [c for c in changes if not (c.linked_to and c.linked_to in by_id)
-              and spike.onset - settings.lookback <= c.at < spike.end]
+              and spike.onset - settings.lookback <= c.at <= spike.end]
     suspects = []
     times = sorted({c.at for c in window})
     for c in window:
@@ -226,10 +227,11 @@ def rank(con, spike: Spike, changes: list[Change], bucket_seconds: int,
             suspects.append(score_response(con, spike, c, bucket, settings, prev, nxt))
     notes: list[str] = []
     # errors from a handful of clients, at a tiny share of traffic, are not a change's doing
-    clients = next((s for s in segs if s.dimension == "client_key"), None)
-    if clients and clients.error_share >= 0.3 and clients.request_share <= 0.02:
-        top = sum(s.error_share for s in segs if s.dimension == "client_key")
-        notes.append(f"{pct(top)} of the errors come from a few clients sending {pct(clients.request_share)} of requests")
+    clients = [s for s in segs if s.dimension == "client_key"]
+    top = sum(s.error_share for s in clients)
+    if clients and len(clients) <= 5 and top >= 0.5:
+        share = sum(s.request_share for s in clients)
+        notes.append(f"{pct(top)} of the errors come from {len(clients)} client(s) sending {pct(share)} of requests")
         for s in suspects:
             if s.role == "cause" and not any("client" in e for e in s.evidence):
                 s.score = round(s.score * 0.4, 3)
