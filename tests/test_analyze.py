@@ -1,0 +1,133 @@
+"""Analysis: the sample incidents, the trap scenarios, and the JSON contract."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from sessionlens import ingest
+from sessionlens.analyze import analyze
+from sessionlens.changes import import_markers
+from sessionlens.cli import cli
+from sessionlens.samples import INCIDENTS, generate
+from sessionlens.samples.traps import TRAPS, generate_trap
+
+
+def _prepared(base, make) -> tuple[dict, object]:
+    truth = make(base / "inc")
+    ingest(base / "lake", [str(base / "inc" / "logs")])
+    import_markers(base / "lake", [str(p) for p in sorted((base / "inc" / "markers").iterdir())])
+    return truth, base / "lake"
+
+
+@pytest.fixture(scope="module")
+def incidents(tmp_path_factory):
+    out = {}
+    for name in INCIDENTS:
+        truth, lake = _prepared(tmp_path_factory.mktemp(name), lambda p, n=name: generate(n, p, seed=7, scale=1.0))
+        out[name] = (truth, lake, analyze(lake).to_json())
+    return out
+
+
+def _t(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("name", sorted(INCIDENTS))
+def test_incident_spike_and_cause(incidents, name):
+    truth, _, doc = incidents[name]
+    assert len(doc["spikes"]) == 1, [s["onset"] for s in doc["spikes"]]
+    spike = doc["spikes"][0]
+    want = truth["spike"]
+    bucket = timedelta(seconds=doc["bucket_seconds"])  # the onset is known to the bucket
+    assert _t(want["onset_after"]) - bucket <= _t(spike["onset"]) <= _t(want["onset_before"])
+    assert _t(want["ends_after"]) <= _t(spike["end"]) <= _t(want["ends_before"])
+    assert spike["explained_by"] == truth["cause"]
+    assert spike["suspects"][0]["change_id"] == truth["cause"] and spike["suspects"][0]["role"] == "cause"
+    assert spike["peak_rate"] > 10 * spike["baseline_rate"]
+
+
+def test_archive_responses_and_segments(incidents):
+    truth, _, doc = incidents["archive"]
+    spike = doc["spikes"][0]
+    by_id = {s["change_id"]: s for s in spike["suspects"]}
+    for cid, effect in truth["responses"].items():
+        assert by_id[cid]["role"] == "response" and by_id[cid]["effect"] == effect, cid
+    # the cache and worker toggles are responses, never the cause
+    for cid in ("cf-audit-2001", "cf-audit-2002", "cf-audit-2003", "cf-audit-2004", "rollback-1042"):
+        assert by_id[cid]["role"] == "response"
+    assert spike["segments"][0] == {**spike["segments"][0], "dimension": "cookie_format", "value": "rails-encrypted-gcm"}
+    # the inferred rolling deploy and new cookie format are folded into the written deploy
+    assert not any(s["change_id"].startswith("inferred:version:v1.41.0") for s in spike["suspects"])
+    evidence = " ".join(by_id["deploy-1041"]["evidence"])
+    assert "cookie_format" in evidence and "p <" in evidence
+
+
+def test_json_document_shape(incidents):
+    _, _, doc = incidents["archive"]
+    assert list(doc) == ["schema_version", "window", "bucket_seconds", "totals", "spikes", "anomalies"]
+    assert doc["schema_version"] == 1 and set(doc["totals"]) == {"requests", "session_errors", "rejected_lines"}
+    spike = doc["spikes"][0]
+    assert list(spike) == ["id", "start", "end", "onset", "peak_rate", "baseline_rate", "session_errors", "requests",
+                           "explained_by", "suspects", "segments"]
+    for s in spike["suspects"]:
+        assert {"change_id", "kind", "label", "at", "role", "score", "evidence"} <= set(s)
+        assert s["role"] in ("cause", "response", "unrelated") and 0 <= s["score"] <= 1
+        assert ("effect" in s) == (s["role"] == "response")
+        assert s["effect"] in (None, "helped", "hurt", "none") if "effect" in s else True
+    assert [s["score"] for s in spike["suspects"] if s["role"] == "cause"] == sorted(
+        [s["score"] for s in spike["suspects"] if s["role"] == "cause"], reverse=True)
+    for g in spike["segments"]:
+        assert set(g) == {"dimension", "value", "error_share", "request_share", "rate"}
+    for key in ("start", "end", "onset"):
+        assert spike[key].endswith("Z")
+
+
+@pytest.fixture(scope="module")
+def traps(tmp_path_factory):
+    out = {}
+    for name in TRAPS:
+        expected, lake = _prepared(tmp_path_factory.mktemp(name), lambda p, n=name: generate_trap(n, p))
+        out[name] = (expected, analyze(lake).to_json())
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(TRAPS))
+def test_trap(traps, name):
+    expected, doc = traps[name]
+    spikes = doc["spikes"]
+    assert len(spikes) == expected["spikes"], [(s["onset"], s["end"]) for s in spikes]
+    if not spikes:
+        return
+    wanted = expected.get("explained_by")
+    got = [s["explained_by"] for s in spikes]
+    assert got == (wanted if isinstance(wanted, list) else [wanted])
+    if "onset_after" in expected:
+        assert _t(expected["onset_after"]) <= _t(spikes[0]["onset"]) <= _t(expected["onset_before"])
+    for cid, role in expected.get("roles", {}).items():
+        assert next(s for s in spikes[0]["suspects"] if s["change_id"] == cid)["role"] == role
+    if "segment" in expected:
+        dims = [(g["dimension"], g["value"]) for g in spikes[0]["segments"]]
+        want = expected["segment"]
+        assert any(d == want["dimension"] and ("value" not in want or v == want["value"]) for d, v in dims), dims
+
+
+def test_cli_analyze_json_and_fail_on(incidents, tmp_path):
+    _, lake, doc = incidents["geocaching"]
+    runner = CliRunner()
+    out = runner.invoke(cli, ["analyze", "--lake", str(lake), "--json"])
+    assert out.exit_code == 0 and json.loads(out.output) == doc
+    failing = runner.invoke(cli, ["analyze", "--lake", str(lake), "--json", "--fail-on", "spike"])
+    assert failing.exit_code == 3
+    human = runner.invoke(cli, ["analyze", "--lake", str(lake)])
+    assert human.exit_code == 0 and "most likely cause: config-apt-upgrade" in human.output
+    narrowed = runner.invoke(cli, ["analyze", "--lake", str(lake), "--json", "--since", "2022-06-19T00:00:00Z",
+                                   "--until", "2022-06-21T12:00:00Z", "--fail-on", "spike"])
+    assert narrowed.exit_code == 0 and json.loads(narrowed.output)["spikes"] == []
+    bad = runner.invoke(cli, ["analyze", "--lake", str(lake), "--since", "yesterday"])
+    assert bad.exit_code == 1 and "unreadable time" in bad.output
+    empty = runner.invoke(cli, ["analyze", "--lake", str(tmp_path / "nolake")])
+    assert empty.exit_code == 1 and "no lake here" in empty.output
