@@ -23,7 +23,8 @@ class LocalizeSettings:
     z: float = 3.0  # a leaf is anomalous when its excess exceeds z standard deviations...
     min_ratio: float = 1.5  # ... and its rate this multiple of its expected rate
     min_score: float = 0.15
-    relative: float = 0.5  # later elements need at least this share of the first one's score
+    min_purity: float = 0.6  # an element's traffic must be mostly in anomalous leaves...
+    min_share: float = 0.1  # ... and it must hold this share of the anomalous excess
 
 
 @dataclass
@@ -75,7 +76,8 @@ def localize(frame: pl.DataFrame, dims: list[str], at, value: str = "value", tot
                 # a more specific element must beat a more general one clearly
                 if best is None or cand.score > best.score * 1.05:
                     best = cand
-        if best is None or best.score < settings.min_score or (chosen and best.score < settings.relative * chosen[0].score):
+        if best is None or (not chosen and best.score < settings.min_score) or (
+                chosen and (best.purity < settings.min_purity or best.share < settings.min_share)):
             break
         chosen.append(best)
         inside = pl.all_horizontal([pl.col(k) == v for k, v in best.attributes.items()])
