@@ -35,11 +35,15 @@ UAS = ["Mozilla/5.0 (X11; Linux x86_64; rv:117.0) Gecko/20100101 Firefox/117.0",
 PATHS = ["/works/{}", "/works/{}/chapters/7", "/tags/Star_Wars/works", "/users/login", "/works/{}/kudos", "/assets/app.js"]
 
 
-def generate(path: Path, n: int, seed: int = 1) -> None:
-    """Writes n lines, vectorised (numpy + polars), in about a second per million."""
+def generate(path: Path, n: int, seed: int = 1, start: int = 1695081600, span: float = 3 * 86400,
+             stable_versions: bool = False) -> None:
+    """Writes n lines, vectorised (numpy + polars), in about a second per million.
+
+    ``start``/``span`` place them in time; ``stable_versions`` gives each host
+    one version (as a real fleet has) instead of a random one per line.
+    """
     rng = np.random.default_rng(seed)
-    start = 1695081600  # 2023-09-19
-    secs = start + (np.arange(n) * (3 * 86400 / n)).astype(np.int64)
+    secs = start + (np.arange(n) * (span / n)).astype(np.int64)
     cookies = [f"BAh7CEkiD3Nlc3Npb25faWQGOgZFVEki{i:08d}--{(i * 2654435761) % (1 << 160):040x}" for i in range(50_000)]
     frame = pl.DataFrame({
         "a": rng.integers(1, 224, n), "b": rng.integers(0, 256, n), "c": rng.integers(0, 256, n), "d": rng.integers(1, 255, n),
@@ -56,7 +60,8 @@ def generate(path: Path, n: int, seed: int = 1) -> None:
         pl.lit(' HTTP/1.1" '), pl.col("st").cast(str), pl.lit(" "), pl.col("by").cast(str), pl.lit(' "-" "'),
         pl.col("ua").replace_strict(dict(enumerate(UAS)), return_dtype=pl.String), pl.lit('" 0.'),
         pl.col("rt").cast(str).str.zfill(3), pl.lit(" web0"), pl.col("h").cast(str),
-        pl.when(pl.col("v") == 1).then(pl.lit(" v1.41.0 \"")).otherwise(pl.lit(" v1.40.2 \"")),
+        pl.when((pl.col("h") > 4) if stable_versions else (pl.col("v") == 1))
+          .then(pl.lit(" v1.41.0 \"")).otherwise(pl.lit(" v1.40.2 \"")),
         pl.col("ck").replace_strict(dict(enumerate(cookies)), return_dtype=pl.String), pl.lit('"'),
     ]).alias("line"))
     line.write_csv(path, include_header=False, quote_style="never")
