@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from . import queries
+from .anomalies import detect_all
 from .attribute import AttributeSettings, Segment, Suspect, rank
 from .changes import Change, all_changes, iso
 from .detect import DetectSettings, Spike, choose_bucket, find_spikes
@@ -96,6 +97,7 @@ def analyze(
     bucket_seconds: int | None = None,
     detect_settings: DetectSettings = DetectSettings(),
     attribute_settings: AttributeSettings = AttributeSettings(),
+    anomaly_settings: dict | None = None,
 ) -> Analysis:
     """Analyses a lake: spikes in the session-error rate and the changes behind them."""
     lake = Lake(lake_dir)
@@ -119,4 +121,5 @@ def analyze(
     for spike in spikes:
         suspects, segs, explained, notes = rank(con, spike, changes, bucket, attribute_settings)
         reports.append(SpikeReport(spike, suspects, segs, explained, notes))
-    return Analysis((start, end), bucket, int(totals[0]), int(totals[1]), rejected, reports, changes)
+    found = detect_all(con, start, end, changes, anomaly_settings)
+    return Analysis((start, end), bucket, int(totals[0]), int(totals[1]), rejected, reports, changes, found)

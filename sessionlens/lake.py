@@ -196,6 +196,12 @@ class Lake:
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET memory_limit = '{memory_limit}'")
+        con.execute("SET enable_progress_bar = false")  # it would write into --json output
+        import tempfile
+
+        spill = Path(tempfile.gettempdir()) / "sessionlens-duckdb"
+        spill.mkdir(exist_ok=True)
+        con.execute(f"SET temp_directory = '{spill}'")  # large aggregations spill instead of failing
         manifest = self.read_manifest()
         for table in TABLES:
             files = [str(self.root / p) for p in manifest.files(table)]

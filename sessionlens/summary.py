@@ -22,6 +22,17 @@ def print_summary(result: Analysis, console: Console) -> None:
     console.print(f"[bold]sessionlens[/bold] {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M} UTC: "
                   f"{result.requests:,} requests, {result.session_errors:,} session errors "
                   f"({pct(result.session_errors / max(result.requests, 1))}), bucket {result.bucket_seconds}s")
+    if result.anomalies:
+        # first: a shared session is a security incident
+        console.print()
+        console.print(f"[bold red]{len(result.anomalies)} session anomal{'y' if len(result.anomalies) == 1 else 'ies'}[/bold red]")
+        for a in result.anomalies:
+            size = ", ".join(f"{k} {a[k]}" for k in ("sessions", "users", "clients", "max_cycles") if a.get(k) is not None)
+            cause = f"; likely {a['explained_by']}" if a.get("explained_by") else ""
+            console.print(f"  [bold]{a['kind']}[/bold] {a['start'][:16].replace('T', ' ')} - {a['end'][11:16]} UTC "
+                          f"({size}){cause}", highlight=False)
+            for line in a.get("evidence", []):
+                console.print(f"    {line}", highlight=False)
     if not result.spikes:
         console.print("No spike in the session-error rate: it stayed within what is normal for each hour.")
         return
