@@ -53,7 +53,8 @@ def generate(path: Path, n: int, seed: int = 1, start: int = 1695081600, span: f
         "v": rng.integers(0, 2, n), "ck": rng.integers(0, len(cookies), n),
     })
     # a session belongs to one client, as in real traffic: the address follows the cookie
-    frame = frame.with_columns(a=(pl.col("ck") % 223) + 1, b=(pl.col("ck") // 223) % 256)
+    frame = frame.with_columns(a=(pl.col("ck") % 223) + 1, b=(pl.col("ck") // 223) % 256, c=(pl.col("ck") * 7) % 256,
+                               d=(pl.col("ck") * 13) % 254 + 1, ua=pl.col("ck") % len(UAS))
     line = frame.select(pl.concat_str([
         pl.col("a").cast(str), pl.lit("."), pl.col("b").cast(str), pl.lit("."), pl.col("c").cast(str), pl.lit("."), pl.col("d").cast(str),
         pl.lit(" - - ["), pl.from_epoch("t").dt.strftime("%d/%b/%Y:%H:%M:%S +0000"), pl.lit('] "'),

@@ -131,3 +131,11 @@ def test_cli_analyze_json_and_fail_on(incidents, tmp_path):
     assert bad.exit_code == 1 and "unreadable time" in bad.output
     empty = runner.invoke(cli, ["analyze", "--lake", str(tmp_path / "nolake")])
     assert empty.exit_code == 1 and "no lake here" in empty.output
+
+
+def test_reader_connections_never_draw_a_progress_bar(tmp_path):
+    """DuckDB draws one on stdout for queries over ~2 s, which would corrupt --json."""
+    from sessionlens import Lake
+
+    lake = Lake(tmp_path / "lake", create=True)
+    assert lake.connect().sql("SELECT current_setting('enable_progress_bar')").fetchall()[0][0] is False
