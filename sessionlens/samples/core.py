@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import math
 import random
@@ -136,7 +137,8 @@ def cumulative(users: list[User]) -> list[float]:
 def open_out(path: Path, compress: bool = False):
     path.parent.mkdir(parents=True, exist_ok=True)
     if compress:
-        return gzip.open(str(path) + ".gz", "wt", encoding="utf-8", compresslevel=6)
+        # mtime=0: the same seed writes the same bytes
+        return io.TextIOWrapper(gzip.GzipFile(str(path) + ".gz", mode="wb", compresslevel=6, mtime=0), encoding="utf-8")
     return open(path, "w", encoding="utf-8")
 
 
