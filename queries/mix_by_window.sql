@@ -9,6 +9,6 @@ WITH counted AS (
   WHERE ts >= $since AND ts < $until
   GROUP BY ALL
 )
-SELECT window_start, value, requests, requests / sum(requests) OVER (PARTITION BY window_start) AS share
+SELECT window_start, value, requests, CAST(requests / sum(requests) OVER (PARTITION BY window_start) AS DOUBLE) AS share
 FROM counted
 ORDER BY window_start, value

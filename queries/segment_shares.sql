@@ -12,8 +12,8 @@ per_value AS (
   GROUP BY value
 )
 SELECT value, errors, requests,
-       errors / nullif(sum(errors) OVER (), 0) AS error_share,
-       requests / sum(requests) OVER () AS request_share,
-       errors / requests AS rate
+       CAST(errors / nullif(sum(errors) OVER (), 0) AS DOUBLE) AS error_share,
+       CAST(requests / sum(requests) OVER () AS DOUBLE) AS request_share,
+       CAST(errors / requests AS DOUBLE) AS rate
 FROM per_value
 ORDER BY errors DESC

@@ -95,7 +95,7 @@ def segments(con, spike: Spike, settings: AttributeSettings) -> list[Segment]:
             if row["value"] == "(none)" and dim != "cookie_format":
                 continue
             if es >= settings.min_error_share and es >= settings.min_lift * rs:
-                found.append(Segment(dim, row["value"], es, rs, row["rate"]))
+                found.append(Segment(dim, row["value"], float(es), float(rs), float(row["rate"] or 0.0)))
     # most surprising first: the error share weighted by how far it exceeds the request share
     found.sort(key=lambda s: -(s.error_share * math.log(s.lift)))
     return found[:10]

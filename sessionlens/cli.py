@@ -366,6 +366,34 @@ def analyze(lake, as_json, since, until, bucket_seconds, fail_on):
         sys.exit(3)
 
 
+# --- report ---------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Report file (.html, .md or .json).")
+@click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), help="Default: from --out's suffix.")
+@click.option("--since", help="Start of the window (default: the lake's first request).")
+@click.option("--until", help="End of the window (default: the lake's last request).")
+def report(lake, out, fmt, since, until):
+    """Write the analysis as a report: one self-contained HTML file (opens
+    offline, charts included), Markdown with PNG charts beside it, or the
+    JSON of `analyze --json`.
+
+    \b
+    Examples:
+      sessionlens report --lake lake/ --out incident.html
+      sessionlens report --lake lake/ --out postmortem.md
+    """
+    from .report import write_report
+
+    try:
+        path = write_report(lake, out, fmt, since, until)
+    except SessionlensError as exc:
+        raise _fail(exc) from None
+    click.echo(str(path))
+
+
 # --- demo ----------------------------------------------------------------------
 
 
@@ -378,7 +406,8 @@ def demo(out, seed, scale):
     """Generate the three sample incidents and run sessionlens on them.
 
     Writes OUT/logs/<incident>/ (logs, markers, ground truth), ingests each
-    incident into OUT/lakes/<incident>/ and prints the ingest summaries.
+    incident (logs and markers) into OUT/lakes/<incident>/, prints what it
+    found, and writes the archive incident's report to OUT/report-archive.html.
 
     \b
     Example:

@@ -7,8 +7,11 @@ from pathlib import Path
 
 from rich.console import Console
 
+from .analyze import analyze
 from .ingest import ingest
+from .report import write_report
 from .samples import INCIDENTS, generate
+from .summary import headline
 
 
 def run_demo(out: Path, seed: int = 7, scale: float = 1.0, console: Console | None = None) -> dict[str, dict]:
@@ -26,7 +29,7 @@ def run_demo(out: Path, seed: int = 7, scale: float = 1.0, console: Console | No
         with console.status(f"generating the {name} incident"):
             truth = generate(name, logs, seed=seed, scale=scale)
         with console.status(f"ingesting {name}"):
-            summary = ingest(lake, [str(logs / "logs")])
+            summary = ingest(lake, [str(logs / "logs"), str(logs / "markers")])
         d = summary.as_dict()
         results[name] = {"summary": d, "truth": truth}
         rate = d["lines_read"] / d["seconds"] if d["seconds"] else 0
@@ -34,6 +37,19 @@ def run_demo(out: Path, seed: int = 7, scale: float = 1.0, console: Console | No
             f"[bold]{name}[/bold]: {d['files']} files, {d['lines_read']:,} lines read, {d['stored']:,} stored, "
             f"{d['rejected']:,} rejected in {d['seconds']:.1f}s ({rate:,.0f} lines/s) -> {lake}"
         )
-    console.print(f"\nLogs, markers and ground truth: {out / 'logs'}\nTry: sessionlens sql --lake {out / 'lakes' / 'archive'} "
-                  "\"SELECT app_version, cookie_format, count(*) AS errors FROM requests WHERE error_kind IS NOT NULL GROUP BY ALL ORDER BY errors DESC\"")
+    for name in INCIDENTS:
+        analysis = analyze(out / "lakes" / name)
+        results[name]["analysis"] = analysis.to_json()
+        for r in analysis.spikes:
+            console.print(f"[bold]{name}[/bold]: {headline(r)}", highlight=False)
+        for a in analysis.anomalies:
+            console.print(f"[bold]{name}[/bold]: {a['kind']} at {a['start']}"
+                          + (f", most likely {a['explained_by']}" if a.get("explained_by") else ""), highlight=False)
+        if name == "archive":
+            with console.status("writing the archive report"):
+                report = write_report(out / "lakes" / name, out / "report-archive.html", analysis=analysis)
+            results[name]["report"] = str(report)
+    console.print(f"\nLogs, markers and ground truth: {out / 'logs'}")
+    console.print(f"Report: {results['archive']['report']}")
+    console.print(f"Next: sessionlens analyze --lake {out / 'lakes' / 'archive'}")
     return results

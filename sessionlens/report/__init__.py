@@ -1,0 +1,39 @@
+"""Reports: one self-contained HTML file, Markdown with PNG charts, or the analysis JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..analyze import Analysis, analyze
+from ..errors import InputError
+from ..lake import Lake
+
+FORMATS = ("html", "md", "json")
+
+
+def write_report(lake_dir: str | Path, out: str | Path, fmt: str | None = None, since: str | None = None,
+                 until: str | None = None, analysis: Analysis | None = None) -> Path:
+    """Analyses a lake (unless given an analysis) and writes the report; returns its path.
+
+    The format comes from ``fmt`` or the file's suffix (.html, .md, .json).
+    """
+    out = Path(out)
+    fmt = fmt or {".html": "html", ".htm": "html", ".md": "md", ".json": "json"}.get(out.suffix.lower())
+    if fmt not in FORMATS:
+        raise InputError(f"--format must be one of {', '.join(FORMATS)} (or give --out a .html, .md or .json name)")
+    analysis = analysis or analyze(lake_dir, since, until)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "json":
+        out.write_text(json.dumps(analysis.to_json(), indent=1) + "\n")
+        return out
+    con = Lake(lake_dir).connect()
+    if fmt == "html":
+        from .html import render_html
+
+        out.write_text(render_html(con, analysis))
+    else:
+        from .markdown import render_markdown
+
+        out.write_text(render_markdown(con, analysis, out))
+    return out
