@@ -61,6 +61,7 @@ def host_versions(con, report: SpikeReport) -> alt.Chart | None:
     if frame.height == 0 or frame["app_version"].n_unique() < 2:
         return None
     return alt.Chart(frame).mark_rect().encode(
-        x=alt.X("window_start:T", title="time (UTC)", scale=UTC, axis=alt.Axis(format="%H:%M")), y=alt.Y("host:N", title=None),
+        x=alt.X("window_start:T", title="time (UTC)", scale=UTC, axis=alt.Axis(format="%H:%M")), x2="window_end:T",
+        y=alt.Y("host:N", title=None),
         color=alt.Color("app_version:N", title="version"), tooltip=["host:N", "app_version:N", "window_start:T", "requests:Q"],
     ).properties(width="container", height=18 * frame["host"].n_unique(), title="hosts × app version")

@@ -29,7 +29,9 @@ th,td{border-bottom:1px solid #e5e5e5;padding:6px 8px;text-align:left;vertical-a
 .chart{width:100%;background:#fff;margin:10px 0;padding:6px 0}
 .muted{color:#6b7280} code{font-size:.9em}
 ul{margin:.2em 0 .2em 1.2em;padding:0}
-@media (max-width:640px){body{font-size:14px} main{padding:8px} th:nth-child(2),td:nth-child(2){display:none}}
+@media (max-width:640px){body{font-size:14px} main{padding:8px}
+ table,tbody,tr,td{display:block;width:auto} tr:first-child{display:none}
+ tr{border-bottom:1px solid #ddd;padding:6px 0} td{border:none;padding:2px 6px}}
 """
 
 
