@@ -18,7 +18,7 @@ def render_markdown(con, analysis: Analysis, out: Path) -> str:
     import vl_convert
 
     start, end = analysis.window
-    lines = [f"# sessionlens report", "",
+    lines = ["# sessionlens report", "",
              f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC: {analysis.requests:,} requests, "
              f"{analysis.session_errors:,} session errors, bucket {analysis.bucket_seconds}s", ""]
     lines += [f"**{_cell(headline(r))}**" for r in analysis.spikes] or ["No spike in the session-error rate."]
