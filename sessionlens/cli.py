@@ -394,6 +394,48 @@ def report(lake, out, fmt, since, until):
     click.echo(str(path))
 
 
+# --- nightly --------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--inbox", required=True, type=click.Path(file_okay=False), help="Folder where logs and markers land.")
+@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory (created if missing).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the dated reports, latest.html, index.html.")
+@click.option("--until", help="End of the night (default: the newest event in the lake).")
+@click.option("--fail-on", "fail_on", type=click.Choice(["spike", "anomaly"]), help="Exit 3 when this was found.")
+@click.option("--webhook", metavar="URL", help="POST a short JSON summary ({\"text\": ...}, Slack-compatible).")
+def nightly(inbox, lake, out, until, fail_on, webhook):
+    """The scheduled job: ingest what is new, analyse the last 24 hours
+    against the history, write reports, print one line per finding.
+
+    Safe to run from cron: a lock keeps two runs apart, a killed run is
+    completed by the next, nothing is counted twice. See docs/nightly.md for
+    a crontab line and a systemd timer.
+
+    \b
+    Example:
+      sessionlens nightly --inbox /var/log/incoming --lake /srv/sessionlens/lake \\
+        --out /srv/sessionlens/reports --fail-on anomaly
+    """
+    from .nightly import run_nightly
+
+    try:
+        result = run_nightly(inbox, lake, out, until, webhook)
+    except SessionlensError as exc:
+        raise _fail(exc) from None
+    for line in result.findings or ["nothing unusual"]:
+        click.echo(line)
+    click.echo(f"report: {result.report}", err=True)
+    if result.webhook_error:
+        click.echo(f"warning: {result.webhook_error}", err=True)
+    if result.summary.failed:
+        click.echo(f"warning: {len(result.summary.failed)} file(s) in the inbox could not be ingested: "
+                   + "; ".join(f"{f.path}: {f.message}" for f in result.summary.failed), err=True)
+    code = result.exit_code(fail_on)
+    if code:
+        sys.exit(code)
+
+
 # --- demo ----------------------------------------------------------------------
 
 
