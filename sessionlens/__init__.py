@@ -1,5 +1,6 @@
 """sessionlens: find the change that broke users' sessions."""
 
+from .analyze import Analysis, analyze
 from .errors import SessionlensError
 from .ingest import IngestSummary, ingest, preview
 from .lake import Lake
@@ -7,4 +8,5 @@ from .options import FieldOptions
 
 __version__ = "0.1.0"
 
-__all__ = ["FieldOptions", "IngestSummary", "Lake", "SessionlensError", "ingest", "preview", "__version__"]
+__all__ = ["Analysis", "FieldOptions", "IngestSummary", "Lake", "SessionlensError", "analyze", "ingest", "preview",
+           "__version__"]

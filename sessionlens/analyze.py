@@ -42,6 +42,39 @@ class Analysis:
     changes: list[Change]
     anomalies: list[dict] = field(default_factory=list)
 
+    def _repr_html_(self) -> str:
+        """A compact summary in a notebook (charts: ``charts()``)."""
+        from html import escape
+
+        from .attribute import pct
+        from .summary import headline
+
+        out = [f"<p><b>{self.requests:,}</b> requests, <b>{self.session_errors:,}</b> session errors, "
+               f"{len(self.spikes)} spike(s), {len(self.anomalies)} anomal{'y' if len(self.anomalies) == 1 else 'ies'}</p>"]
+        for a in self.anomalies:
+            out.append(f"<p>⚠ <b>{escape(a['kind'])}</b> {escape(a['start'])}: {escape('; '.join(a.get('evidence', [])))}</p>")
+        for r in self.spikes:
+            out.append(f"<h4>{escape(headline(r))}</h4><table><tr><th>change</th><th>role</th><th>score</th><th>evidence</th></tr>")
+            for x in r.suspects:
+                role = x.role + (f" ({x.effect})" if x.effect else "")
+                out.append(f"<tr><td>{escape(x.change.id)}</td><td>{escape(role)}</td><td>{x.score:.2f}</td>"
+                           f"<td>{escape('; '.join(x.evidence))}</td></tr>")
+            out.append("</table>")
+            if r.segments:
+                segs = ", ".join(f"{g.dimension}={g.value} ({pct(g.error_share)} of errors)" for g in r.segments[:4])
+                out.append(f"<p>where: {escape(segs)}</p>")
+        return "".join(out)
+
+    def charts(self, lake_dir: str | Path) -> list:
+        """Every report chart as an Altair object, spike by spike."""
+        from .report import charts as ch
+
+        con = Lake(lake_dir).connect()
+        out = []
+        for r in self.spikes:
+            out += [c for c in (ch.timeline(con, self, r), ch.segments(r), ch.host_versions(con, r)) if c is not None]
+        return out
+
     def to_json(self) -> dict:
         return {
             "schema_version": SCHEMA_VERSION,

@@ -24,7 +24,7 @@ from .errors import FormatError, InputError, SessionlensError
 from .formats import detect, get_spec, make_parser
 from .formats.base import Batch, FallBack, FileJob, Parser
 from .formats.jsonlines import parse_json_map
-from .lake import MEMORY_LIMIT, Lake, Segment, now_iso
+from .lake import MEMORY_LIMIT, Lake, Segment, now_iso, quiet_progress
 from .normalise import STORED_COLUMNS, normalise_sql
 from .options import FieldOptions
 from .privacy import load_or_create_key, redact
@@ -142,10 +142,10 @@ def connect_for_ingest(lake: Lake, key: str) -> duckdb.DuckDBPyConnection:
         "SET TimeZone = 'UTC'",
         f"SET memory_limit = '{MEMORY_LIMIT}'",
         "SET preserve_insertion_order = false",
-        "SET enable_progress_bar = false",
         f"SET temp_directory = '{tmp}'",
     ):
         con.execute(setting)
+    quiet_progress(con)
     con.execute("SET VARIABLE sl_key = $key", {"key": key})
     return con
 

@@ -196,7 +196,7 @@ class Lake:
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
         con.execute(f"SET memory_limit = '{memory_limit}'")
-        con.execute("SET enable_progress_bar = false")  # it would write into --json output
+        quiet_progress(con)
         import tempfile
 
         spill = Path(tempfile.gettempdir()) / "sessionlens-duckdb"
@@ -219,6 +219,33 @@ class Lake:
         order = ", ".join(f'"{c}"' for c in schema)
         return f"SELECT {order} FROM read_parquet({listing}, hive_partitioning={hive}, union_by_name=true)"
 
+    # --- notebook helpers ---------------------------------------------------------
+    def relation(self, table: str) -> duckdb.DuckDBPyRelation:
+        """A table as a DuckDB relation (lazy)."""
+        if table not in TABLES:
+            raise LakeError(f"no table {table!r} (tables: {', '.join(TABLES)})")
+        return self.connect().sql(f"SELECT * FROM {table}")
+
+    def scan(self, table: str):
+        """A table as a Polars LazyFrame over the listed Parquet files."""
+        import polars as pl
+
+        files = [str(self.root / p) for p in self.read_manifest().files(table)]
+        if not files:
+            return self.relation(table).pl().lazy()
+        return pl.scan_parquet(files, hive_partitioning=table in PARTITIONED)
+
+    def frame(self, table: str, limit: int | None = None):
+        """A table as a Polars DataFrame (mind the size: use ``scan`` for big lakes)."""
+        lazy = self.scan(table)
+        return (lazy.head(limit) if limit else lazy).collect()
+
+    def query(self, name: str, **params):
+        """Runs a file of queries/ by name with named parameters; a Polars frame."""
+        from . import queries
+
+        return queries.run(self.connect(), name, params)
+
     def sql(self, query: str) -> duckdb.DuckDBPyRelation:
         """Runs DuckDB SQL over the lake's views."""
         con = self.connect()
@@ -228,6 +255,18 @@ class Lake:
             from .privacy import redact
 
             raise QueryError(redact(str(exc).splitlines()[0])) from None
+
+
+def quiet_progress(con: duckdb.DuckDBPyConnection) -> None:
+    """No progress bar: on a terminal it would write into --json output.
+
+    Inside Jupyter without ipywidgets DuckDB refuses to change the setting;
+    there it draws nothing on stdout anyway.
+    """
+    try:
+        con.execute("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
 
 
 def now_iso() -> str:
