@@ -241,10 +241,17 @@ class Lake:
         return (lazy.head(limit) if limit else lazy).collect()
 
     def query(self, name: str, **params):
-        """Runs a file of queries/ by name with named parameters; a Polars frame."""
+        """Runs a file of queries/ by name; a Polars frame.
+
+        Keywords fill the file's ``$parameters`` and its ``{{ identifiers }}``
+        (such as the dimension to group by), whichever the file declares.
+        """
         from . import queries
 
-        return queries.run(self.connect(), name, params)
+        sql = queries.load(name)
+        identifiers = {k: v for k, v in params.items() if "{{ " + k + " }}" in sql}
+        values = {k: v for k, v in params.items() if k not in identifiers}
+        return queries.run(self.connect(), name, values, **identifiers)
 
     def sql(self, query: str) -> duckdb.DuckDBPyRelation:
         """Runs DuckDB SQL over the lake's views."""

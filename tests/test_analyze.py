@@ -139,3 +139,12 @@ def test_reader_connections_never_draw_a_progress_bar(tmp_path):
 
     lake = Lake(tmp_path / "lake", create=True)
     assert lake.connect().sql("SELECT current_setting('enable_progress_bar')").fetchall()[0][0] is False
+
+
+def test_lake_query_by_name_with_identifiers(incidents):
+    from sessionlens import Lake
+
+    _, lake, _ = incidents["archive"]
+    shares = Lake(lake).query("segment_shares", start="2023-09-19T16:00Z", end="2023-09-19T19:00Z", dimension="host")
+    assert set(shares.columns) >= {"value", "errors", "requests", "error_share"} and shares.height == 8
+    assert Lake(lake).frame("requests", 5).height == 5
