@@ -19,7 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ingest import generate, machine  # noqa: E402
+from common import machine, record  # noqa: E402
+from ingest import generate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WEEK_START = 1694995200  # 2023-09-18 00:00 UTC
@@ -80,10 +81,7 @@ def main() -> None:
         f"the four anomaly detectors take {detectors:.1f}s of it. Targets: under 10 s; detectors under 5 s.",
         "",
     ])
-    print(text)
-    if not args.no_record:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write(text)
+    record(text, not args.no_record)
 
 
 if __name__ == "__main__":

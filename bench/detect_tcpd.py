@@ -16,11 +16,15 @@ import argparse
 import csv
 import json
 import platform
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sessionlens.changepoint import binseg, pelt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TCPD = ROOT.parent / "shared" / "data" / "real" / "tcpd"
@@ -111,12 +115,9 @@ def main() -> None:
             r = published[method]
             lines.append(f"| {method} | {float(r['uni_default_f1']):.3f} | {float(r['uni_default_cover']):.3f} | published (37 series) |")
     text = "\n".join(lines) + "\n"
-    print(text)
+    record(text, not args.no_record)
     for name, f, c, *_ in rows:
         print(f"  {name:24s} F1 {f:.3f}  cover {c:.3f}")
-    if not args.no_record:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write(text)
 
 
 if __name__ == "__main__":

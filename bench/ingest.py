@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import shutil
 import subprocess
@@ -25,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, record  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 FORMAT = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
@@ -124,12 +125,6 @@ def _measure(kind: str, log: Path, work: Path) -> None:
     print(json.dumps({"kind": kind, "seconds": dt, "peak_rss_mb": rss}))
 
 
-def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, {platform.system()} {platform.release()}, Python {platform.python_version()}"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=5_000_000)
@@ -175,10 +170,7 @@ def main() -> None:
         "applies every enrichment (keyed hashes, cookie format, route, session-error rules).\n",
         "| contender | seconds | lines/s | peak RSS MB |", "|---|---:|---:|---:|", *rows, "",
     ])
-    print(section)
-    if not args.no_record:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write(section)
+    record(section, not args.no_record)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,15 @@ import argparse
 import ast
 import platform
 import re
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import record  # noqa: E402
 
 from sessionlens.localize import localize
 
@@ -71,10 +75,7 @@ def main() -> None:
         *[f"| {m} | {v:.3f} | published |" for m, v in PUBLISHED.items()],
     ]
     text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.no_record:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as fh:
-            fh.write(text)
+    record(text, not args.no_record)
 
 
 if __name__ == "__main__":
