@@ -12,7 +12,7 @@ its baseline, found by a Poisson likelihood scan.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -57,7 +57,6 @@ class Spike:
     baseline_rate: float
     session_errors: int
     requests: int
-    buckets: list[datetime] = field(default_factory=list)
 
 
 def choose_bucket(requests: int, seconds: float, settings: DetectSettings) -> int:
@@ -177,7 +176,6 @@ def find_spikes(series: pl.DataFrame, bucket_seconds: int, settings: DetectSetti
             baseline_rate=float(expected[first:last + 1].mean()),
             session_errors=int(err[first:last + 1].sum()),
             requests=int(req[first:last + 1].sum()),
-            buckets=[times[i] for i in g],
         ))
     return spikes
 

@@ -170,6 +170,7 @@ class Ingestor:
         self.chunk_bytes = chunk_bytes
         self.summary = IngestSummary()
         self.con = connect_for_ingest(lake, load_or_create_key(lake.root))
+        self.file_constants: dict[str, str] = {}
 
     # --- one file ------------------------------------------------------------
     def ingest_file(self, path: Path, label: str) -> FileResult:
@@ -225,6 +226,7 @@ class Ingestor:
         staging = self.lake.staging_dir(segment_id)
         self.con.execute("SET VARIABLE sl_file_id = $v", {"v": segment_id})
         self.con.execute("SET VARIABLE sl_source_file = $v", {"v": label})
+        self.file_constants = {"file_id": segment_id, "source_file": label}
 
         reasons: dict[str, int] = {}
         try:
@@ -302,11 +304,7 @@ class Ingestor:
 
     def _write_batch(self, batch: Batch, parser: Parser, staging: Path, name: str, reasons: dict[str, int]) -> tuple[int, int]:
         norm = normalise_sql(batch.relation, parser.family, self.rules, self.options)
-        constants = {
-            "source": parser.family,
-            "file_id": self.con.execute("SELECT getvariable('sl_file_id')").fetchall()[0][0],
-            "source_file": self.con.execute("SELECT getvariable('sl_source_file')").fetchall()[0][0],
-        }
+        constants = {"source": parser.family, **self.file_constants}
         cols = ", ".join(c for c in STORED_COLUMNS if c not in constants)
         if self.options.keep_raw_ips:
             cols += ", client_ip"
@@ -320,11 +318,9 @@ class Ingestor:
             batch.stored = n
             return n, 0
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE norm AS {norm}")
-        for table in ("requests", "events"):
-            has = self.con.execute(f"SELECT count(*) FROM norm WHERE _reject IS NULL AND _table = '{table}'").fetchall()[0][0]
-            if has:
-                self._copy(f"SELECT {cols} FROM norm WHERE _reject IS NULL AND _table = '{table}'", staging / table, name, True,
-                           constants)
+        for table in ("requests", "events"):  # a table with no rows gets no file
+            self._copy(f"SELECT {cols} FROM norm WHERE _reject IS NULL AND _table = '{table}'", staging / table, name, True,
+                       constants)
         stored = self.con.execute("SELECT coalesce(sum(_n_lines), 0) FROM norm WHERE _reject IS NULL").fetchall()[0][0]
         rows = self.con.execute(
             "SELECT _reject, sum(_n_lines) FROM norm WHERE _reject IS NOT NULL GROUP BY 1"

@@ -103,7 +103,6 @@ class Lake:
             self.root.mkdir(parents=True)
         elif not self.root.is_dir():
             raise LakeError(f"{self.root}: not a directory")
-        self._lock_fh = None
 
     # --- manifest --------------------------------------------------------
     def read_manifest(self) -> Manifest:
@@ -144,14 +143,12 @@ class Lake:
         except BlockingIOError:
             fh.close()
             raise LakeLockedError(f"{self.root}: another sessionlens run is writing to this lake") from None
-        self._lock_fh = fh
         try:
             self.collect_garbage()
             yield self
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
             fh.close()
-            self._lock_fh = None
 
     def staging_dir(self, name: str) -> Path:
         path = self.root / STAGING / name

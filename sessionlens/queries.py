@@ -42,10 +42,6 @@ def load(name: str) -> str:
     return path.read_text()
 
 
-def available() -> list[str]:
-    return sorted(p.stem for p in queries_dir().glob("*.sql"))
-
-
 def render(name: str, **identifiers: str) -> str:
     sql = load(name)
     for key, value in identifiers.items():

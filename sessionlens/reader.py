@@ -10,7 +10,6 @@ import io
 import zlib
 import shutil
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -137,28 +136,6 @@ def open_decompressed(path: Path) -> BinaryIO:
     return _Tolerant(_decompressor(path, kind))  # type: ignore[return-value]
 
 
-@dataclass
-class FileScan:
-    """What one pass over a file learned.
-
-    Attributes:
-        size: raw (possibly compressed) size in bytes.
-        content_hash: xxh3-128 of the raw bytes.
-        prefix_hash: xxh3-128 of the first ``prefix_len`` raw bytes, if asked.
-        lines: physical lines from ``start_byte`` on (a final line without a
-            newline counts).
-        blank_lines: line numbers (1-based, whole file) of empty lines.
-        compression: 'gzip', 'zstd' or 'none'.
-    """
-
-    size: int
-    content_hash: str
-    prefix_hash: str | None
-    lines: int
-    blank_lines: list[int] = field(default_factory=list)
-    compression: str = "none"
-
-
 def hash_file(
     path: Path, prefix_len: int | None = None, count_from: int | None = None
 ) -> tuple[str, str | None, int, int | None]:
@@ -269,13 +246,6 @@ def head_lines(path: Path, n: int = 20, max_bytes: int = 256 << 10) -> list[str]
         data = fh.read(max_bytes)
     text = data.decode("utf-8", "replace")
     return [line for line in text.splitlines() if line.strip()][:n]
-
-
-def copy_range_to(path: Path, start_byte: int, dest: Path) -> None:
-    """Copies a file's decompressed bytes from ``start_byte`` to ``dest``."""
-    with open_decompressed(path) as src, open(dest, "wb") as out:
-        _skip(src, start_byte)
-        shutil.copyfileobj(src, out, BLOCK)
 
 
 def stage_stdin(dest: Path, stream: BinaryIO | None = None) -> Path:

@@ -23,7 +23,6 @@ from .template import Template, column_value_sql, compile_apache, compile_nginx,
 class AccessLogParser(Parser):
     """Parses lines written from a template; subclasses compile the template."""
 
-    table_hint = "requests"
 
     def __init__(self, name: str, template: Template, description: str = "", samples: list[Sample] | None = None):
         super().__init__(name, description, samples)

@@ -70,7 +70,6 @@ class AppLogParser(Parser):
     """Multi-line framework logs; the last resort of detection."""
 
     family = "applog"
-    table_hint = "events"
 
     def detect_score(self, lines: list[str]) -> float:
         if not lines:

@@ -78,11 +78,9 @@ class Parser:
     Attributes:
         name: the format's name (``nginx-combined``, ``rails`` ...).
         family: the parser family (``nginx``, ``apache``, ``cloudflare`` ...).
-        table_hint: 'requests' or 'events': where most records go.
     """
 
     family = "base"
-    table_hint = "requests"
 
     def __init__(self, name: str, description: str = "", samples: list[Sample] | None = None):
         self.name = name

@@ -133,7 +133,6 @@ class JsonLinesParser(Parser):
     """Generic JSON lines: field names detected from the first lines or mapped."""
 
     family = "jsonl"
-    table_hint = "requests"
     required = ("ts",)
 
     def __init__(self, name: str, description: str = "", samples: list[Sample] | None = None, json_map=None):
@@ -238,7 +237,6 @@ class AppEventsParser(JsonLinesParser):
     """Structured application events: login, logout, session_expired, mfa_enroll..."""
 
     family = "app-events"
-    table_hint = "events"
     required = ("ts", "event")
 
     def detect_score(self, lines: list[str]) -> float:
@@ -250,7 +248,6 @@ class CloudflareParser(JsonLinesParser):
     """Cloudflare Logpush ``http_requests`` records, with Cloudflare's field names."""
 
     family = "cloudflare"
-    table_hint = "requests"
     MARKERS = ("EdgeStartTimestamp", "RayID", "ClientRequestURI", "EdgeResponseStatus", "ClientIP")
 
     def detect_score(self, lines: list[str]) -> float:

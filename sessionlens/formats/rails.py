@@ -130,7 +130,6 @@ class RailsParser(Parser):
     """Rails (ActiveSupport::Logger / TaggedLogging) request logs."""
 
     family = "rails"
-    table_hint = "requests"
 
     def detect_score(self, lines: list[str]) -> float:
         if not lines:

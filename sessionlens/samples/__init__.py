@@ -18,6 +18,3 @@ def generate(name: str, out: Path, seed: int = 7, scale: float = 1.0) -> dict:
     """Writes one incident's logs/, markers/ and ground_truth.json under ``out``."""
     return INCIDENTS[name](Path(out), seed=seed, scale=scale)
 
-
-def generate_all(out: Path, seed: int = 7, scale: float = 1.0) -> dict[str, dict]:
-    return {name: generate(name, Path(out) / name, seed, scale) for name in INCIDENTS}

@@ -12,7 +12,7 @@ import io
 import json
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -57,7 +57,6 @@ class User:
     cookie: str | None = None
     cookie_format: str = "none"
     logged_in: bool = False
-    state: dict = field(default_factory=dict)
 
 
 class Cookies:
@@ -153,15 +152,8 @@ def write_json(path: Path, value) -> None:
     path.write_text(json.dumps(value, indent=2) + "\n")
 
 
-NGINX_EDGE_FORMAT = (
-    '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
-    '"$http_user_agent" $request_time $hostname $sent_http_x_app_version "$cookie__app_session" '
-    '"$http_x_edge_worker" "$upstream_cache_status" "$sent_http_x_user_id" "$sent_http_location"'
-)
-
-
 def nginx_edge_line(r: dict) -> str:
-    """One access-log line in the nginx-edge format (see formats/specs)."""
+    """One access-log line in the nginx-edge format (its template: formats/specs/nginx-edge.toml)."""
 
     def q(v):
         return "-" if v in (None, "") else str(v).replace('"', "\\x22")
