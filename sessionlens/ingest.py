@@ -20,9 +20,10 @@ from typing import Callable, Iterable
 import duckdb
 import zstandard
 
-from .errors import FormatError, InputError, SessionlensError
+from .errors import DetectionError, FormatError, InputError, SessionlensError
 from .formats import detect, get_spec, make_parser
-from .formats.base import Batch, FallBack, FileJob, Parser
+from .containers import detect_wrapper, unwrap
+from .formats.base import Batch, FallBack, FileJob, IngestWarning, Parser
 from .formats.jsonlines import parse_json_map
 from .lake import MEMORY_LIMIT, Lake, Segment, now_iso, quiet_progress
 from .normalise import STORED_COLUMNS, normalise_sql
@@ -46,6 +47,11 @@ class FileResult:
     stored: int = 0
     rejected: int = 0
     message: str = ""
+    warnings: list[dict] = field(default_factory=list)
+    coverage: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -82,31 +88,47 @@ class IngestSummary:
             "seconds": round(self.seconds, 3),
             "files_skipped": sum(1 for f in self.files if f.status == "skipped"),
             "files_failed": len(self.failed),
-            "per_file": [f.__dict__ for f in self.files],
+            "warnings": [{"file": f.path, **w} for f in self.files for w in f.warnings],
+            "per_file": [f.as_dict() for f in self.files],
         }
 
 
 ProgressFn = Callable[[str, int], None]  # (file label, bytes done) -> None
 
 
+# Files found in a directory that are documentation, not logs.
+NOT_LOGS = {".md", ".rst", ".html", ".htm", ".pdf", ".png", ".jpg", ".gif", ".svg", ".py", ".sh", ".toml", ".yaml",
+            ".yml", ".ini", ".cfg", ".parquet", ".lock", ".pid", ".swp"}
+
+
 def expand_paths(paths: Iterable[str]) -> list[str]:
     """Files, directories (recursively), globs and '-' (stdin), in order."""
-    out: list[str] = []
+    return [name for name, _ in expand_inputs(paths)]
+
+
+def expand_inputs(paths: Iterable[str]) -> list[tuple[str, bool]]:
+    """(file, named) pairs: ``named`` is False for files found in a directory.
+
+    A file found in a directory that no format matches is skipped with a
+    note; a file named on its own is an error then.
+    """
+    out: list[tuple[str, bool]] = []
     for raw in paths:
         if raw == "-":
-            out.append("-")
+            out.append(("-", True))
             continue
         p = Path(raw)
         if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and not f.name.startswith("."))
-            out.extend(found)
+            found = sorted(str(f) for f in p.rglob("*")
+                           if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            out.extend((f, False) for f in found)
         elif p.exists():
-            out.append(str(p))
+            out.append((str(p), True))
         elif any(ch in raw for ch in "*?["):
             matches = sorted(m for m in glob.glob(raw, recursive=True) if Path(m).is_file())
             if not matches:
                 raise InputError(f"{raw}: the pattern matches no file")
-            out.extend(matches)
+            out.extend((m, True) for m in matches)
         else:
             raise InputError(f"{raw}: no such file or directory")
     return out
@@ -173,11 +195,19 @@ class Ingestor:
         self.file_constants: dict[str, str] = {}
 
     # --- one file ------------------------------------------------------------
-    def ingest_file(self, path: Path, label: str) -> FileResult:
+    def ingest_file(self, path: Path, label: str, named: bool = True) -> FileResult:
         result = FileResult(path=label)
         try:
             ensure_readable(path)
-            self._ingest(path, label, result)
+            if not named and path.suffix.lower() in NOT_LOGS:
+                result.status, result.message = "skipped", f"not a log file ({path.suffix} in a directory)"
+            else:
+                self._ingest(path, label, result)
+        except DetectionError as exc:
+            if named:
+                result.status, result.message = "failed", str(exc)
+            else:  # a README or data file beside the logs: say so, do not fail the run
+                result.status, result.message = "skipped", "not a log file: no known format matches its first lines"
         except FormatError as exc:
             result.status, result.message = "failed", str(exc)
         except InputError as exc:
@@ -213,15 +243,25 @@ class Ingestor:
             start_byte, first_line = prev.end_byte, prev.first_line + prev.lines
             result.status = "appended"
 
-        if compressed or start_byte:
-            lines, _ = count_lines(path, start_byte, first_line, find_blanks=False)
+        head = head_lines(path)
+        wrapper = detect_wrapper(head)
+        parse_path, parse_start = path, start_byte
+        if wrapper:
+            # Parse a private copy without the container's wrapper; offsets and
+            # hashes stay those of the file the user named.
+            parse_path = unwrap(path, wrapper, self.lake.staging_dir(f"unwrap-{content_hash[:16]}") / "lines.log",
+                                start_byte)
+            parse_start = 0
+            head = head_lines(parse_path)
+        if compressed or start_byte or wrapper:
+            lines, _ = count_lines(parse_path, parse_start, first_line, find_blanks=False)
         else:
             lines = plain_lines  # counted while hashing: one read of the file
-        job = FileJob(path, start_byte, first_line, lines, self.options, self.chunk_bytes)
-        head = head_lines(path)
+        job = FileJob(parse_path, parse_start, first_line, lines, self.options, self.chunk_bytes,
+                      year=self.options.year or file_year(path))
         empty = not head and lines == len(job.blank_lines())  # nothing but blank lines
         parser = self.parser if empty else (self.parser or detect(head, None))
-        result.format = parser.name if parser else None
+        result.format = (f"{wrapper}:" if wrapper else "") + parser.name if parser else None
         segment_id = content_hash[:16]
         staging = self.lake.staging_dir(segment_id)
         self.con.execute("SET VARIABLE sl_file_id = $v", {"v": segment_id})
@@ -236,16 +276,21 @@ class Ingestor:
             shutil.rmtree(staging)
             staging = self.lake.staging_dir(segment_id)
             reasons.clear()
+            job.warnings.clear()
             stored, rejected = self._run(parser.slow_batches(self.con, job), parser, staging, segment_id, reasons)
         blanks = job.blank_lines()
         if blanks:
             self._write_blank_rejects(blanks, staging, segment_id)
             reasons["blank line"] = reasons.get("blank line", 0) + len(blanks)
             rejected += len(blanks)
+        if wrapper:
+            shutil.rmtree(parse_path.parent, ignore_errors=True)
         if stored + rejected != lines:
             # Never silently: a parser bug must show in the counts.
             reasons["unaccounted (sessionlens bug)"] = lines - stored - rejected
             rejected = lines - stored
+        result.coverage = self._coverage(staging, stored)
+        result.warnings = [w.as_dict() for w in job.warnings] + _coverage_warnings(result.coverage, stored, parser)
 
         parts = {t: self.lake.publish(staging, t) for t in ("requests", "events", "rejects")}
         manifest = self.lake.read_manifest()
@@ -271,6 +316,29 @@ class Ingestor:
         result.lines_read, result.stored, result.rejected = lines, stored, rejected
         for reason, n in reasons.items():
             self.summary.rejected_by_reason[reason] = self.summary.rejected_by_reason.get(reason, 0) + n
+
+    def _coverage(self, staging: Path, stored: int) -> dict:
+        """Share of the file's stored rows that carry each session signal."""
+        files = [str(f) for t in ("requests", "events") for f in (staging / t).rglob("*.parquet")]
+        if not files or not stored:
+            return {}
+        listing = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+        row = self.con.execute(
+            f"""SELECT count(*), count(session_key), count(user_key), count(latency_ms), count(vhost),
+                       count(error_kind), count(host), count(app_version)
+                FROM read_parquet({listing}, union_by_name=true)"""
+        ).fetchall()[0]
+        n = row[0] or 1
+        return {
+            "rows": row[0],
+            "session_cookie": round(row[1] / n, 4),
+            "user_key": round(row[2] / n, 4),
+            "latency": round(row[3] / n, 4),
+            "vhost": round(row[4] / n, 4),
+            "host": round(row[6] / n, 4),
+            "app_version": round(row[7] / n, 4),
+            "session_errors": row[5],
+        }
 
     def _ingest_markers(self, path: Path, label: str, fmt: str, content_hash: str, size: int, result: FileResult) -> None:
         """A marker file: its records go to the changes table."""
@@ -306,8 +374,6 @@ class Ingestor:
         norm = normalise_sql(batch.relation, parser.family, self.rules, self.options)
         constants = {"source": parser.family, **self.file_constants}
         cols = ", ".join(c for c in STORED_COLUMNS if c not in constants)
-        if self.options.keep_raw_ips:
-            cols += ", client_ip"
         if batch.direct:
             try:
                 n = self._copy(f"SELECT {cols} FROM ({norm}) WHERE _reject IS NULL", staging / "requests", name, True, constants)
@@ -330,7 +396,8 @@ class Ingestor:
         rejected = sum(int(n) for _, n in rows)
         if rejected:
             self._copy(
-                "SELECT file_id, source_file, line_no, _reject AS reason, _excerpt AS excerpt FROM norm WHERE _reject IS NOT NULL",
+                "SELECT file_id, source_file, line_no, _n_lines AS lines, _reject AS reason, _excerpt AS excerpt "
+                "FROM norm WHERE _reject IS NOT NULL",
                 staging / "rejects",
                 name,
                 False,
@@ -343,11 +410,30 @@ class Ingestor:
         self.con.executemany("INSERT INTO blanks VALUES (?)", [(b,) for b in blanks])
         self._copy(
             "SELECT getvariable('sl_file_id') AS file_id, getvariable('sl_source_file') AS source_file, "
-            "line_no, 'blank line' AS reason, '' AS excerpt FROM blanks",
+            "line_no, 1 AS lines, 'blank line' AS reason, '' AS excerpt FROM blanks",
             staging / "rejects",
             f"{segment_id}-blank",
             False,
         )
+
+
+def file_year(path: Path) -> int:
+    """The year of a file's last modification: the year of its year-less times."""
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).year
+
+
+def _coverage_warnings(coverage: dict, stored: int, parser: Parser | None) -> list[dict]:
+    """A warning when a file holds no session signal at all."""
+    if not stored or not coverage or parser is None:
+        return []
+    if coverage["session_cookie"] == 0 and coverage["user_key"] == 0 and coverage["session_errors"] == 0:
+        return [IngestWarning(
+            "no session cookie, user or session-error rule in any stored row: this file cannot show session problems",
+            stored, "log the session cookie (e.g. \"$cookie_NAME\" or %{NAME}C) or pass --session-cookie NAME",
+        ).as_dict()]
+    return []
 
 
 def preview(
@@ -434,13 +520,13 @@ def ingest(
         LakeLockedError: another run holds the lake.
     """
     started = time.perf_counter()
-    files = expand_paths(paths)
+    files = expand_inputs(paths)
     parser = build_parser(fmt, nginx_format, apache_format, json_map)
     rules = load_rules(rules_file)
     lake_obj = Lake(lake, create=True)
     with lake_obj.writer():
         ingestor = Ingestor(lake_obj, parser, rules, options or FieldOptions(), progress, chunk_bytes)
-        for name in files:
+        for name, named in files:
             if name == "-":
                 staged = lake_obj.root / "_staging" / f"stdin-{os.getpid()}.log"
                 staged.parent.mkdir(parents=True, exist_ok=True)
@@ -448,7 +534,7 @@ def ingest(
                 ingestor.ingest_file(staged, STDIN_LABEL)
                 staged.unlink(missing_ok=True)
             else:
-                ingestor.ingest_file(Path(name), str(Path(name).resolve()))
+                ingestor.ingest_file(Path(name), str(Path(name).resolve()), named)
             if progress:
                 progress(name, Path(name).stat().st_size if name != "-" else 0)
         ingestor.con.close()

@@ -77,12 +77,14 @@ STORED_COLUMNS: dict[str, str] = {
     "file_id": "VARCHAR",
     "source_file": "VARCHAR",
     "line_no": "BIGINT",
+    "client_ip": "VARCHAR",  # NULL unless ingested with --keep-raw-ips
 }
 
 REJECT_COLUMNS: dict[str, str] = {
     "file_id": "VARCHAR",
     "source_file": "VARCHAR",
-    "line_no": "BIGINT",
+    "line_no": "BIGINT",  # the record's first line
+    "lines": "BIGINT",  # physical lines behind the rejected record: sum(lines) is the summary's count
     "reason": "VARCHAR",
     "excerpt": "VARCHAR",
 }
@@ -91,6 +93,14 @@ REJECT_COLUMNS: dict[str, str] = {
 # RE2 has no lookahead: /a/1/2 needs a second pass for the second id.
 _ID_SEGMENT = "/(?:[0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{16,})(/|$)"
 ROUTE_SQL = f"regexp_replace(regexp_replace(@PATH@, '{_ID_SEGMENT}', '/:id\\1', 'g'), '{_ID_SEGMENT}', '/:id\\1', 'g')"
+
+
+# Validation of parsed fields (see normalise_sql): timestamps before this are
+# taken for misparses or broken clocks.
+EARLIEST = "1990-01-01 00:00:00+00"
+# An IPv4/IPv6 address (optionally bracketed, with a zone) or a host name:
+# what a client column holds when the layout was read right.
+CLIENT_SHAPE = r"\[?[0-9A-Fa-f:.]+(?:%[0-9A-Za-z]+)?\]?|[A-Za-z0-9_][A-Za-z0-9_.-]*|unknown"
 
 
 def route_sql(path_expr: str) -> str:
@@ -124,7 +134,7 @@ def normalise_sql(raw_from: str, source: str, rules: RuleSet, options: FieldOpti
 
     kind_sql, rule_sql = rules.case_sql()
     excerpt = redact_sql("coalesce(_raw_line, '')")
-    client = "client_ip" if options.keep_raw_ips else hash_sql("client_ip", "ip")
+    raw_ip = "client_ip" if options.keep_raw_ips else "CAST(NULL AS VARCHAR)"
     return f"""
 WITH raw AS (SELECT * FROM {raw_from}),
 prepared AS (
@@ -149,10 +159,10 @@ SELECT
   upper(method) AS method,
   _path AS path,
   CASE WHEN starts_with(_path, '/') THEN {route_sql('_path')} END AS route,
-  CAST(CASE WHEN status BETWEEN 0 AND 32767 THEN status END AS SMALLINT) AS status,
+  CAST(CASE WHEN status BETWEEN 100 AND 599 THEN status END AS SMALLINT) AS status,
   bytes,
   latency_ms,
-  {client} AS client_key,
+  {hash_sql('client_ip', 'ip')} AS client_key,
   {hash_sql('session_cookie', 'session')} AS session_key,
   {cookie_format_sql('session_cookie')} AS cookie_format,
   {hash_sql('coalesce(user_id, remote_user)', 'user')} AS user_key,
@@ -169,9 +179,18 @@ SELECT
   getvariable('sl_file_id') AS file_id,
   getvariable('sl_source_file') AS source_file,
   line_no,
+  {raw_ip} AS client_ip,
   CASE
     WHEN reject IS NOT NULL THEN reject
     WHEN ts IS NULL THEN 'missing or unreadable timestamp'
+    WHEN ts < TIMESTAMPTZ '{EARLIEST}' OR ts > now() + INTERVAL 1 DAY
+      THEN 'timestamp outside the plausible range ({EARLIEST[:4]} to tomorrow)'
+    -- A field in the wrong column is the mark of a misparse: never store it.
+    WHEN status > 599 OR status BETWEEN 1 AND 99 THEN 'status is not an HTTP status (100-599)'
+    WHEN method IS NOT NULL AND NOT regexp_full_match(method, '[A-Za-z][A-Za-z_-]{{0,23}}')
+      THEN 'method is not an HTTP method'
+    WHEN client_ip IS NOT NULL AND NOT regexp_full_match(client_ip, '{CLIENT_SHAPE}')
+      THEN 'client is not an IP address or host name'
   END AS _reject,
   CASE WHEN kind = 'event' THEN 'events' ELSE 'requests' END AS _table,
   raw_line AS _raw_line,

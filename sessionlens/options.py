@@ -9,6 +9,9 @@ from .errors import InputError
 from .privacy import DEFAULT_SESSION_COOKIE_RE
 
 
+CLIENT_IP_SOURCES = ("remote_addr", "xff", "xff-last")
+
+
 @dataclass(frozen=True)
 class FieldOptions:
     """Which source fields fill the canonical columns.
@@ -19,8 +22,12 @@ class FieldOptions:
         version_header: response header carrying the application version.
         edge_header: request header carrying the edge worker's verdict.
         user_header: response header carrying the signed-in user's id.
-        client_ip_from: 'remote_addr' or 'xff' (first X-Forwarded-For entry).
+        client_ip_from: 'remote_addr' (the connecting address), 'xff' (the
+            first X-Forwarded-For entry) or 'xff-last' (the last entry that
+            is not a private or loopback proxy address).
         keep_raw_ips: store client IPs unhashed (off unless asked for).
+        year: the year of timestamps that carry none (syslog's ``Jun 16
+            09:29:41``); None: the file's modification year.
     """
 
     session_cookie: str | None = None
@@ -29,10 +36,13 @@ class FieldOptions:
     user_header: str = "x-user-id"
     client_ip_from: str = "remote_addr"
     keep_raw_ips: bool = False
+    year: int | None = None
 
     def __post_init__(self) -> None:
-        if self.client_ip_from not in ("remote_addr", "xff"):
-            raise InputError("--client-ip-from must be remote_addr or xff")
+        if self.client_ip_from not in CLIENT_IP_SOURCES:
+            raise InputError(f"--client-ip-from must be one of {', '.join(CLIENT_IP_SOURCES)}")
+        if self.year is not None and not 1970 <= self.year <= 2100:
+            raise InputError(f"--year {self.year} is not a plausible year")
 
     def is_session_cookie(self, name: str) -> bool:
         if self.session_cookie:

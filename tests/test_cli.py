@@ -43,7 +43,7 @@ def test_ingest_json_summary(access_log, tmp_path):
     for key in ("files", "lines_read", "stored", "rejected", "rejected_by_reason", "seconds"):
         assert key in summary
     assert (summary["files"], summary["lines_read"], summary["stored"], summary["rejected"]) == (1, 41, 40, 1)
-    assert summary["rejected_by_reason"] == {"line does not match format apache-combined": 1}
+    assert summary["rejected_by_reason"] == {"line does not match format nginx-combined": 1}  # no Apache marks: nginx
 
 
 def test_ingest_human_summary(access_log, tmp_path):
@@ -95,7 +95,7 @@ def test_sql_formats(access_log, tmp_path):
     csv = runner.invoke(cli, ["sql", "--lake", lake, "--format", "csv", "SELECT status, count(*) AS n FROM requests GROUP BY 1"])
     assert csv.output.splitlines() == ["status,n", "200,40"]
     js = runner.invoke(cli, ["sql", "--lake", lake, "--format", "json", "SELECT line_no, reason FROM rejects"])
-    assert json.loads(js.output) == [{"line_no": 41, "reason": "line does not match format apache-combined"}]
+    assert json.loads(js.output) == [{"line_no": 41, "reason": "line does not match format nginx-combined"}]
     bad = runner.invoke(cli, ["sql", "--lake", lake, "SELECT nope FROM requests"])
     assert bad.exit_code == 1 and "nope" in bad.output and "Traceback" not in bad.output
 

@@ -8,8 +8,9 @@ format is adding a file. Custom templates (``--nginx-format``,
 
 from __future__ import annotations
 
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 from ..errors import DetectionError, FormatError
@@ -24,7 +25,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-FAMILIES = ("nginx", "apache", "cloudflare", "jsonl", "app-events", "rails", "applog")
+FAMILIES = ("nginx", "apache", "cloudflare", "jsonl", "app-events", "rails", "applog", "regex", "w3c")
 DETECT_THRESHOLD = 0.6  # share of the first lines a format must understand
 
 
@@ -39,9 +40,11 @@ class FormatSpec:
     samples: list[Sample]
     template: str | None = None
     escape: str | None = None
+    data: dict = field(default_factory=dict)  # the whole spec file, for families that declare more
 
     def parser(self, json_map: dict[str, str] | None = None) -> Parser:
-        return make_parser(self.family, self.name, self.template, self.escape, self.description, self.samples, json_map)
+        return make_parser(self.family, self.name, self.template, self.escape, self.description, self.samples, json_map,
+                           self.data)
 
 
 def make_parser(
@@ -52,8 +55,14 @@ def make_parser(
     description: str = "",
     samples: list[Sample] | None = None,
     json_map: dict[str, str] | None = None,
+    spec: dict | None = None,
 ) -> Parser:
-    """Builds a parser of a family."""
+    """Builds a parser of a family.
+
+    ``spec`` is the whole spec file's data, for families whose specs declare
+    more than a template (regex fields, JSON field paths, W3C defaults).
+    """
+    spec = spec or {}
     if family == "nginx":
         if not template:
             raise FormatError(f"format {name}: an nginx format needs a template")
@@ -65,13 +74,21 @@ def make_parser(
     if family == "cloudflare":
         return CloudflareParser(name, description, samples)
     if family == "jsonl":
-        return JsonLinesParser(name, description, samples, json_map=json_map)
+        return JsonLinesParser(name, description, samples, json_map=json_map, spec=spec)
     if family == "app-events":
         return AppEventsParser(name, description, samples, json_map=json_map)
     if family == "rails":
         return RailsParser(name, description, samples)
     if family == "applog":
         return AppLogParser(name, description, samples)
+    if family == "regex":
+        from .regexfmt import RegexParser
+
+        return RegexParser(name, description, samples, spec=spec)
+    if family == "w3c":
+        from .w3c import W3CParser
+
+        return W3CParser(name, description, samples, spec=spec)
     raise FormatError(f"unknown format family {family!r} (known: {', '.join(FAMILIES)})")
 
 
@@ -92,6 +109,7 @@ def load_specs() -> list[FormatSpec]:
                     samples=[Sample(s["line"], dict(s.get("expect", {}))) for s in data.get("sample", [])],
                     template=data.get("template"),
                     escape=data.get("escape"),
+                    data=data,
                 )
             )
         except KeyError as exc:
@@ -108,22 +126,65 @@ def get_spec(name: str) -> FormatSpec:
 
 
 def detect(lines: list[str], json_map: dict[str, str] | None = None) -> Parser:
-    """Picks the format that understands most of the given first lines.
+    """Picks the format that explains the given first lines whole.
 
-    Ties go to the spec with the higher priority (the more specific one).
+    A layout explains a line only when every field has its column's shape
+    (see ``template.TYPED``), so a virtual-host prefix or a forwarded-for
+    list never passes for the client. Ties go to the spec with the higher
+    priority (the more specific one), and between an nginx and an Apache
+    layout of the same text to nginx unless the lines show Apache's marks.
+    When no layout explains the lines whole but a standard access layout
+    explains their start, the trailing fields are named from their shapes
+    (``extend``); failing that, the standard layout is used and the engine
+    warns about the fields it drops.
     """
     if not lines:
         raise DetectionError("the file is empty")
-    best: tuple[float, int, FormatSpec] | None = None
+    scored = []
     for spec in load_specs():
-        score = spec.parser(json_map).detect_score(lines)
-        if score >= DETECT_THRESHOLD and (best is None or (score, spec.priority) > best[:2]):
-            best = (score, spec.priority, spec)
-    if best is None:
-        raise DetectionError(
-            "no known format matches the first lines; name one with --format, --nginx-format or --apache-format"
-        )
-    return best[2].parser(json_map)
+        parser = spec.parser(json_map)
+        scored.append((parser.detect_score(lines), spec.priority, parser))
+    scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
+    best_score = scored[0][0]
+    if best_score >= DETECT_THRESHOLD:
+        tied = [p for score, _, p in scored if score == best_score]
+        return _nginx_or_apache(tied, lines)
+    prefixed = _with_trailing_fields(scored, lines)
+    if prefixed is not None:
+        return prefixed
+    raise DetectionError(
+        "no known format matches the first lines; name one with --format, --nginx-format or --apache-format"
+    )
+
+
+# Apache writes %b as '-' for an empty body and escapes quotes as \"; nginx
+# writes 0 and \x22. Without either mark the lines fit both.
+_APACHE_MARKS = re.compile(r'" [1-5][0-9]{2} - |\\"')
+
+
+def _nginx_or_apache(tied: list[Parser], lines: list[str]) -> Parser:
+    families = {p.family for p in tied}
+    if {"nginx", "apache"} <= families:
+        want = "apache" if any(_APACHE_MARKS.search(line) for line in lines) else "nginx"
+        return next(p for p in tied if p.family == want)
+    return tied[0]
+
+
+def _with_trailing_fields(scored: list, lines: list[str]) -> Parser | None:
+    from .access import AccessLogParser
+    from .extend import extend
+
+    shares = []
+    for _, priority, parser in scored:
+        if isinstance(parser, AccessLogParser):
+            matched = [t for t in (parser.trailing_fields([line]) for line in lines) if t is not None]
+            shares.append((len(matched) / len(lines), priority, parser))
+    shares.sort(key=lambda t: (t[0], t[1]), reverse=True)
+    if not shares or shares[0][0] < DETECT_THRESHOLD:
+        return None
+    parser = _nginx_or_apache([p for share, _, p in shares if share == shares[0][0]], lines)
+    trailing = [t[0] for t in (parser.trailing_fields([line]) for line in lines) if t is not None]
+    return extend(parser, trailing) or parser
 
 
 __all__ = ["FileJob", "FormatSpec", "Parser", "Sample", "detect", "get_spec", "load_specs", "make_parser"]

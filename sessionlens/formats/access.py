@@ -28,14 +28,29 @@ class AccessLogParser(Parser):
         super().__init__(name, description, samples)
         self.template = template
         self.regex, self.regex_names = line_regex(template)
-        self._py_regex = re.compile(self.regex)
+        self._whole = re.compile(line_regex(template, typed=True, trailing=False)[0])
+        self._prefix = re.compile(line_regex(template, typed=True, trailing=True)[0])
 
     # --- detection ---------------------------------------------------------
     def detect_score(self, lines: list[str]) -> float:
+        """Share of lines this layout explains whole, every field in its shape."""
         if not lines:
             return 0.0
-        hits = sum(1 for line in lines if self._py_regex.match(line))
-        return hits / len(lines)
+        return sum(1 for line in lines if self._whole.match(line)) / len(lines)
+
+    def trailing_fields(self, lines: list[str]) -> list[str] | None:
+        """What follows the layout's last field on lines it explains but for that.
+
+        Returns the trailing texts (stripped) of the lines that match with
+        extra fields, or None when fewer than all the lines match at all.
+        """
+        out = []
+        for line in lines:
+            m = self._prefix.match(line)
+            if not m:
+                return None
+            out.append((m.group(m.re.groups) or "").strip())
+        return out
 
     # --- parsing -----------------------------------------------------------
     def raw_select(self, var_sql: dict[str, str], job: FileJob, line_no: str, raw_line: str) -> str:
@@ -58,7 +73,16 @@ class AccessLogParser(Parser):
 
     def _regex_batch(self, con: duckdb.DuckDBPyConnection, table: str, job: FileJob) -> Batch:
         names = [f"v_{i}" for i in range(len(self.regex_names))]
-        struct = f"regexp_extract(line, '{_esc(self.regex)}', [{', '.join(repr(n) for n in names)}])"
+        struct = f"regexp_extract(line, '{_esc(self.regex)}', [{', '.join(repr(n) for n in [*names, 'trail'])}])"
+        # Lines with fields the layout does not name are stored, and counted
+        # for a warning: the extras are lost, and the user can name them.
+        trailing = con.execute(
+            f"SELECT count(*) FROM (SELECT {struct.replace('(line,', '(rtrim(line, chr(13)),', 1)} AS m FROM {table}) "
+            "WHERE m.trail <> ''"
+        ).fetchall()[0][0]
+        if trailing:
+            job.warn(f"lines carry fields after the last one that format {self.name} names; they were not stored",
+                     trailing, "give the whole layout with --nginx-format or --apache-format")
         var_sql = {var: f"m.{n}" for var, n in zip(self.regex_names, names)}
         select = self.raw_select(var_sql, job, "line_no", "line")
         # A line that does not match gives an empty struct: reject it.

@@ -20,6 +20,24 @@ class Sample:
 
 
 @dataclass
+class IngestWarning:
+    """Something about a file's lines that the user should know and can fix.
+
+    Attributes:
+        what: what was seen, in words.
+        lines: how many lines it concerns.
+        fix: the flag or action that fixes it ('' if none).
+    """
+
+    what: str
+    lines: int
+    fix: str = ""
+
+    def as_dict(self) -> dict:
+        return {"what": self.what, "lines": self.lines, "fix": self.fix}
+
+
+@dataclass
 class FileJob:
     """One byte range of one file to parse.
 
@@ -29,6 +47,9 @@ class FileJob:
             ingest of a file that has since grown).
         lines: physical lines in the range.
         options: field options.
+        year: the year for timestamps that carry none (syslog prefixes): the
+            user's ``--year``, else the file's modification year.
+        warnings: what the parser noticed and the user should hear about.
     """
 
     path: Path
@@ -37,7 +58,17 @@ class FileJob:
     lines: int
     options: FieldOptions
     chunk_bytes: int = 32 << 20
+    year: int | None = None
+    warnings: list[IngestWarning] = field(default_factory=list)
     _blanks: list[int] | None = None
+
+    def warn(self, what: str, lines: int, fix: str = "") -> None:
+        """Records a warning for the file's summary (merged by ``what``)."""
+        for w in self.warnings:
+            if w.what == what:
+                w.lines += lines
+                return
+        self.warnings.append(IngestWarning(what, lines, fix))
 
     def blank_lines(self) -> list[int]:
         """The blank lines' numbers, found on first use (a second pass over the file)."""

@@ -51,6 +51,29 @@ def decode_sql(expr: str, escape: str) -> str:
     return expr
 
 
+# Addresses a proxy of one's own has: loopback, private and link-local ranges
+# (RFC 1918, RFC 4193), as nginx's realip module is usually told to trust.
+TRUSTED_PROXY_RE = (
+    r"^(?:10\.|127\.|192\.168\.|172\.(?:1[6-9]|2[0-9]|3[01])\.|169\.254\.|::1$|[fF][cCdD][0-9a-fA-F]{2}:|"
+    r"[fF][eE]80:|unknown$)"
+)
+
+
+def xff_client_sql(xff: str, mode: str) -> str:
+    """The client from an X-Forwarded-For list.
+
+    ``xff``: the first entry (what the first proxy saw; a client can forge
+    it). ``xff-last``: the last entry that is not a trusted (private or
+    loopback) address, as nginx's realip module with ``real_ip_recursive on``
+    picks it; the first entry if all are trusted.
+    """
+    parts = f"list_transform(string_split({xff}, ','), lambda x: trim(x))"
+    if mode == "xff":
+        return f"nullif({parts}[1], '')"
+    untrusted = f"list_filter({parts}, lambda x: NOT regexp_matches(x, '{TRUSTED_PROXY_RE}'))"
+    return f"nullif(coalesce({untrusted}[-1], {parts}[1]), '')"
+
+
 def _first(v: dict[str, str], *names: str) -> str | None:
     present = [v[n] for n in names if n in v]
     if not present:
@@ -121,8 +144,9 @@ def access_raw_sql(v: dict[str, str], escape: str, options: FieldOptions) -> dic
     if version:
         out["app_version"] = version
 
-    if options.client_ip_from == "xff" and "http_x_forwarded_for" in v:
-        out["client_ip"] = f"trim(split_part({v['http_x_forwarded_for']}, ',', 1))"
+    xff = v.get("http_x_forwarded_for")
+    if xff and (options.client_ip_from != "remote_addr" or "remote_addr" not in v):
+        out["client_ip"] = xff_client_sql(xff, "xff-last" if options.client_ip_from == "xff-last" else "xff")
     elif "remote_addr" in v:
         out["client_ip"] = v["remote_addr"]
     if "remote_user" in v:

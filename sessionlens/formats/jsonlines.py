@@ -1,13 +1,23 @@
-"""JSON-lines formats: Cloudflare Logpush, generic access logs, app events.
+"""JSON-lines formats: Cloudflare Logpush, Traefik, Caddy, generic access logs, app events.
 
 Fields are pulled out inside DuckDB (one JSON parse per line for all
-fields); Python only looks at the first lines to choose field names.
+fields, see ``jsonpaths``); Python only looks at the first lines to choose
+field names and score detection. A ``jsonl`` spec may declare its fields
+as data::
+
+    detect = ["RequestMethod", "DownstreamStatus"]   # paths every line of it has
+    [fields]
+    ts = ["StartUTC", "time"]                        # dotted paths, first found wins
+    latency_ns = ["Duration"]                        # the key names the unit
+
+Without ``[fields]`` the generic ``ALIASES`` are used; ``--json-map``
+overrides either, key by key.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Iterator
+from typing import Callable, Iterator
 
 import duckdb
 
@@ -16,6 +26,8 @@ from ..normalise import complete_raw
 from ..options import FieldOptions
 from ..reader import iter_line_chunks
 from .base import Batch, FileJob, Parser, Sample, lines_relation
+from .jsonpaths import (MISSING, JsonFields, check_not_sensitive, declared_fields, expand, get_path, is_value,
+                        json_paths, scrub_secrets_sql, strip_port_sql)
 
 # canonical key -> JSON names tried in order when autodetecting
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -24,9 +36,12 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "method": ("method", "verb", "request_method", "http_method"),
     "path": ("path", "uri", "url", "request_uri", "request_path", "request"),
     "session": ("session_id", "sid", "session", "session_key"),
+    "cookie": ("cookie", "http_cookie", "request_cookie"),
     "user": ("user_id", "user", "uid", "username", "account_id"),
     "ip": ("ip", "client_ip", "remote_addr", "remote_ip", "clientip", "client"),
+    "xff": ("x_forwarded_for", "http_x_forwarded_for", "xff"),
     "host": ("host", "hostname", "server", "instance"),
+    "vhost": ("vhost", "virtual_host", "http_host", "server_name"),
     "version": ("app_version", "version", "release"),
     "event": ("event", "event_type", "action"),
     "device": ("device_id", "device", "factor_id", "mfa_device"),
@@ -37,18 +52,26 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "edge": ("edge_worker", "worker"),
     "cache": ("cache_status", "cache"),
     "latency_ms": ("duration_ms", "latency_ms", "elapsed_ms"),
+    "latency_s": ("duration_s", "latency_s", "elapsed_s"),
+    "latency_us": ("duration_us", "latency_us"),
+    "latency_ns": ("duration_ns", "latency_ns"),
     "location": ("location", "redirect_to"),
+    "bytes": ("bytes", "bytes_sent", "body_bytes_sent", "response_bytes", "response_size"),
 }
-# canonical key -> raw column
+# canonical key -> raw column; keys sharing a column are tried in this order
 RAW_OF = {
     "ts": "ts",
     "status": "status",
     "method": "method",
     "path": "uri",
+    "protocol": "protocol",
     "session": "session_cookie",
+    "cookie": "session_cookie",  # a Cookie header: the session cookie is taken out of it
     "user": "user_id",
-    "ip": "client_ip",
+    "ip": "client_ip",  # ip or ip:port
+    "xff": "client_ip",  # X-Forwarded-For: used with --client-ip-from xff
     "host": "host",
+    "vhost": "vhost",
     "version": "app_version",
     "event": "event",
     "device": "device_id",
@@ -59,9 +82,16 @@ RAW_OF = {
     "edge": "edge_worker",
     "cache": "cache_status",
     "latency_ms": "latency_ms",
+    "latency_s": "latency_ms",
+    "latency_us": "latency_ms",
+    "latency_ns": "latency_ms",
     "location": "location",
+    "bytes": "bytes",
 }
-TYPED = {"status": "INTEGER", "latency_ms": "DOUBLE"}
+# keys whose column the normaliser hashes: the only ones a secret may feed
+HASHED_KEYS = {"session", "cookie", "user", "ip", "xff", "device"}
+TYPED = {"status": "INTEGER", "bytes": "BIGINT"}
+LATENCY_MS_PER = {"latency_ms": "1", "latency_s": "1000", "latency_us": "0.001", "latency_ns": "0.000001"}
 
 
 def ts_sql(x: str) -> str:
@@ -77,7 +107,12 @@ def ts_sql(x: str) -> str:
 
 
 def parse_json_map(text: str | None) -> dict[str, str]:
-    """``ts=time,status=code,session=sid`` -> {'ts': 'time', ...}."""
+    """``ts=time,status=resp.code,session=sid`` -> {'ts': 'time', ...}; names may be dotted paths.
+
+    Raises:
+        FormatError: an item that is not key=field, an unknown key, or a
+            secret-bearing field mapped to a column stored as is.
+    """
     if not text:
         return {}
     out = {}
@@ -87,6 +122,9 @@ def parse_json_map(text: str | None) -> dict[str, str]:
         key, name = (p.strip() for p in item.split("=", 1))
         if key not in RAW_OF:
             raise FormatError(f"--json-map: unknown key {key!r} (known: {', '.join(RAW_OF)})")
+        if not name:
+            raise FormatError(f"--json-map: no field given for {key!r}")
+        check_not_sensitive(key, name, HASHED_KEYS, "--json-map")
         out[key] = name
     return out
 
@@ -103,115 +141,168 @@ def _objects(lines: list[str]) -> list[dict]:
     return out
 
 
-class JsonFields:
-    """Collects JSON paths so one ``json_extract_string`` call reads them all.
-
-    Calling the collector with a path returns SQL for that path's value;
-    ``select_sql`` is the single extraction that feeds them.
-    """
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-
-    def __call__(self, path: str) -> str:
-        if path not in self.paths:
-            self.paths.append(path)
-        return f"_v[{self.paths.index(path) + 1}]"
-
-    def select_sql(self) -> str:
-        listing = ", ".join("'" + p.replace("'", "''") + "'" for p in self.paths)
-        return f"json_extract_string(line, [{listing}]) AS _v"
-
-
-def _path(name: str) -> str:
-    """A JSON path for a (possibly dotted) field name."""
-    parts = name.split(".")
-    return "$" + "".join('."' + p.replace('"', '\\"') + '"' for p in parts)
+def _first(exprs: list[str]) -> str | None:
+    exprs = [e for e in exprs if e]
+    if not exprs:
+        return None
+    return exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"
 
 
 class JsonLinesParser(Parser):
-    """Generic JSON lines: field names detected from the first lines or mapped."""
+    """JSON lines whose fields come from a spec's ``[fields]``, ``--json-map`` or the usual names.
+
+    Spec keys read here (all optional): ``fields`` (canonical key -> list of
+    dotted paths), ``detect`` (paths all present in a line of the format;
+    such a spec scores 1.0 on its lines, above the generic 0.9) and
+    ``aliases`` (also try ``ALIASES`` for undeclared keys; default: only
+    when ``fields`` is absent).
+    """
 
     family = "jsonl"
     required = ("ts",)
 
-    def __init__(self, name: str, description: str = "", samples: list[Sample] | None = None, json_map=None):
+    def __init__(self, name: str, description: str = "", samples: list[Sample] | None = None, json_map=None,
+                 spec: dict | None = None):
         super().__init__(name, description, samples)
         self.json_map = dict(json_map or {})
+        self.spec = spec or {}
+        self.fields = declared_fields(self.spec, RAW_OF, HASHED_KEYS)
+        self.detect_paths = list(self.spec.get("detect") or [])
+        self.aliases = bool(self.spec.get("aliases", not self.fields))
+
+    def candidates(self, key: str, preferred: str | None = None) -> list[str]:
+        """Field names tried for a key, in order (``preferred`` first among aliases)."""
+        if key in self.json_map:
+            return [self.json_map[key]]
+        if key in self.fields:
+            return self.fields[key]
+        if not self.aliases:
+            return []
+        names = list(ALIASES.get(key, ()))
+        if preferred in names:
+            names.remove(preferred)
+            names.insert(0, preferred)
+        return names
 
     def field_names(self, lines: list[str]) -> dict[str, str]:
-        """Canonical key -> JSON field name, from the map and the first lines."""
+        """Canonical key -> the first candidate holding a value (not an object) in the lines.
+
+        Mapped keys are kept even when the lines lack them.
+        """
         objects = _objects(lines)
-        keys: set[str] = set()
-        for obj in objects:
-            keys.update(obj)
-        names = {}
-        for key, aliases in ALIASES.items():
-            if key in self.json_map:
-                names[key] = self.json_map[key]
-                continue
-            found = next((a for a in aliases if a in keys), None)
-            if found:
-                names[key] = found
+        names = dict(self.json_map)
+        for key in RAW_OF:
+            for name in [] if key in names else self.candidates(key):
+                seen = [v for v in (get_path(o, name, MISSING) for o in objects) if v is not MISSING]
+                if any(is_value(v) for v in seen):
+                    names[key] = name
+                    break
         return names
 
     def detect_score(self, lines: list[str]) -> float:
         objects = _objects(lines)
         if not lines or not objects:
             return 0.0
+        if self.detect_paths:
+            hits = sum(all(get_path(o, p, MISSING) is not MISSING for p in self.detect_paths) for o in objects)
+            return hits / len(lines)
         names = self.field_names(lines)
         if not all(k in names for k in self.required):
             return 0.0
         # 0.9: leave room for the more specific JSON formats to win ties
         return 0.9 * len(objects) / len(lines)
 
+    def key_value(self, key: str, names: dict[str, str], options: FieldOptions, fields: JsonFields) -> str | None:
+        """SQL for a key's value: its candidate fields' first non-NULL scalar."""
+        cols = []
+        for name in self.candidates(key, names.get(key)):
+            name = expand(name, options)
+            check_not_sensitive(key, name, HASHED_KEYS, f"format {self.name}")  # placeholders are filled now
+            cols += [fields(p, "joined" if key == "cookie" else "scalar") for p in json_paths(name)]
+        return _first(cols)
+
     def raw_exprs(self, names: dict[str, str], options: FieldOptions, fields: JsonFields) -> dict[str, str]:
-        """SQL per raw column: the mapped field, else every alias of it in order.
+        """SQL per raw column, from every candidate field of its keys.
 
         Fields that first appear deep in a file (``device_id`` on enrolment
         events) are found too: extracting an absent path costs nothing extra
         in the single JSON parse per line.
         """
-        exprs: dict[str, str] = {}
-        for key in RAW_OF:
-            if key in self.json_map:
-                value = fields(_path(self.json_map[key]))
-            else:
-                candidates = [names[key]] if key in names else []
-                candidates += [a for a in ALIASES[key] if a not in candidates]
-                paths = [fields(_path(a)) for a in candidates]
-                value = paths[0] if len(paths) == 1 else f"coalesce({', '.join(paths)})"
-            if key == "ts":
-                exprs["ts"] = ts_sql(value)
-            elif key in TYPED:
-                exprs[RAW_OF[key]] = f"try_cast({value} AS {TYPED[key]})"
-            else:
-                exprs[RAW_OF[key]] = value
-        exprs["kind"] = "CASE WHEN event IS NOT NULL THEN 'event' ELSE 'request' END"
+        value = {k: v for k in RAW_OF if (v := self.key_value(k, names, options, fields))}
+        exprs: dict[str, str] = {"ts": ts_sql(value["ts"]) if "ts" in value else "NULL"}
+        special = {"ts", "session", "cookie", "ip", "xff", *TYPED, *LATENCY_MS_PER}
+        exprs.update({RAW_OF[k]: v for k, v in value.items() if k not in special})
+        exprs.update({RAW_OF[k]: f"try_cast({value[k]} AS {t})" for k, t in TYPED.items() if k in value})
+        latency = [f"try_cast({value[k]} AS DOUBLE) * {f}" for k, f in LATENCY_MS_PER.items() if k in value]
+        ip = strip_port_sql(value["ip"]) if "ip" in value else None
+        xff = strip_port_sql(f"nullif(trim(split_part({value['xff']}, ',', 1)), '')") if "xff" in value else None
+        cookie_re = options.session_cookie_sql_re.replace("'", "''")
+        cookie = f"nullif(regexp_extract({value['cookie']}, '{cookie_re}', 1), '')" if "cookie" in value else None
+        exprs.update({
+            "latency_ms": _first(latency) or "NULL",
+            "client_ip": _first([xff, ip] if options.client_ip_from == "xff" else [ip]) or "NULL",
+            "session_cookie": _first([value.get("session"), cookie]) or "NULL",
+            "kind": "CASE WHEN event IS NOT NULL THEN 'event' ELSE 'request' END" if "event" in value else "'request'",
+        })
         return exprs
+
+    def unusable_fields(self, lines: list[str], names: dict[str, str], options: FieldOptions) -> list[tuple[str, str]]:
+        """(key, field) pairs whose field holds an object or a list in the given lines."""
+        objects = _objects(lines)
+        out = []
+        for key in RAW_OF:
+            if key == "cookie":  # repeated Cookie headers are joined, not refused
+                continue
+            for name in self.candidates(key, names.get(key)):
+                name = expand(name, options)
+                if any(not is_value(v) for v in (get_path(o, name, MISSING) for o in objects) if v is not MISSING):
+                    out.append((key, name))
+        return out
 
     def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
         from ..reader import head_lines
 
-        names = self.field_names(head_lines(job.path, 50))
-        # Nothing recognisable in the first lines: use the usual names, so
-        # lines without them are rejected one by one rather than the file.
-        for key in self.required:
-            names.setdefault(key, ALIASES[key][0])
+        head = head_lines(job.path, 50)
+        names = self.field_names(head)
         fields = JsonFields()
         exprs = self.raw_exprs(names, job.options, fields)
-        yield from self._run(con, job, exprs, fields)
+        watched = self.unusable_fields(head, names, job.options)
+        after = (lambda: self._warn_unusable(con, job, names, watched)) if watched else None
+        yield from self._run(con, job, exprs, fields, after)
 
-    def _run(self, con: duckdb.DuckDBPyConnection, job: FileJob, exprs: dict[str, str], fields: JsonFields) -> Iterator[Batch]:
+    def _warn_unusable(self, con: duckdb.DuckDBPyConnection, job: FileJob, names: dict[str, str],
+                       watched: list[tuple[str, str]]) -> None:
+        """Warns of records whose key stayed empty because its field held an object or a list.
+
+        A second JSON parse of the chunk, made only when the first lines
+        showed such a field, so well-mapped files never pay for it.
+        """
+        f = JsonFields()
+        conds = []
+        for key, name in watched:
+            bad = " OR ".join(f(p, "unusable") for p in json_paths(name))
+            conds.append(f"count(*) FILTER (WHERE {self.key_value(key, names, job.options, f)} IS NULL AND ({bad}))")
+        counts = con.execute(f"""SELECT {', '.join(conds)} FROM (SELECT {f.columns_sql()} FROM (
+            SELECT {f.extract_sql('raw')} FROM (SELECT rtrim(line, chr(13)) AS raw FROM lines)
+            WHERE starts_with(ltrim(raw, ' ' || chr(9)), '{{') AND json_valid(raw)))""").fetchone()
+        for (key, name), n in zip(watched, counts):
+            if n:
+                job.warn(f"field {name!r} holds an object or a list, not a value: {key} left empty", int(n),
+                         f"--json-map {key}=<path of a value inside {name}>")
+
+    def _run(self, con: duckdb.DuckDBPyConnection, job: FileJob, exprs: dict[str, str], fields: JsonFields,
+             after: Callable[[], None] | None = None) -> Iterator[Batch]:
+        exprs = dict(exprs)
         kind = exprs.pop("kind")
-        inner = {k: v for k, v in exprs.items()}
-        inner_cols = ",\n ".join(f"{v} AS {k}" for k, v in inner.items())
-        outer = {k: k for k in inner}
+        inner_cols = ",\n ".join(f"{v} AS {k}" for k, v in exprs.items())
+        outer = {k: k for k in exprs}
         outer.update(
             {
                 "kind": kind,
                 "line_no": "line_no",
-                "raw_line": "raw",
+                # only a rejected record's line is excerpted; credential values
+                # are blanked first, as the excerpt redaction misses ["Bearer x"]
+                "raw_line": f"CASE WHEN NOT is_object OR ts IS NULL THEN {scrub_secrets_sql('raw')} END",
                 "reject": "CASE WHEN NOT is_object THEN 'not a JSON object' END",
             }
         )
@@ -222,15 +313,18 @@ class JsonLinesParser(Parser):
             relation = f"""(
               SELECT {complete_raw(outer)} FROM (
                 SELECT line_no, raw, is_object, {inner_cols}
-                FROM (SELECT *, {fields.select_sql()} FROM (
-                      SELECT line_no, raw, is_object, CASE WHEN is_object THEN raw END AS line
-                      FROM (SELECT line_no, rtrim(line, chr(13)) AS raw,
-                                   CASE WHEN json_valid(rtrim(line, chr(13)))
-                                        THEN json_type(rtrim(line, chr(13))) = 'OBJECT' ELSE false END AS is_object
-                            FROM lines WHERE rtrim(line, chr(13)) <> '')))
+                FROM (SELECT line_no, raw, is_object, {fields.columns_sql()}
+                      FROM (SELECT *, {fields.extract_sql()} FROM (
+                            SELECT line_no, raw, is_object, CASE WHEN is_object THEN raw END AS line
+                            FROM (SELECT line_no, raw,
+                                         starts_with(ltrim(raw, ' ' || chr(9)), '{{') AND json_valid(raw) AS is_object
+                                  FROM (SELECT line_no, rtrim(line, chr(13)) AS raw FROM lines)
+                                  WHERE raw <> ''))))
               ) AS j
             )"""
             yield Batch(relation=relation)
+            if after:  # the batch is written by now; `lines` still holds its chunk
+                after()
 
 
 class AppEventsParser(JsonLinesParser):
@@ -259,7 +353,7 @@ class CloudflareParser(JsonLinesParser):
 
     def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
         o = job.options
-        j = JsonFields()
+        j = JsonFields()  # every value: a scalar, '' -> NULL (Logpush writes "" for absent fields)
 
         def hdr(obj: str, name: str) -> str:
             return j(f'$.{obj}."{name.lower()}"')
@@ -267,10 +361,10 @@ class CloudflareParser(JsonLinesParser):
         cookie_re = o.session_cookie_sql_re.replace("'", "''")
         name_re = (f"(?i)^{o.session_cookie}$" if o.session_cookie else "(?i)^(.*(session|sess|sid)|phpsessid)$")
         name_re = name_re.replace("'", "''")
-        cookies = j("$.Cookies")  # a small JSON object: parsed again only here
+        cookies = j.raw("$.Cookies")  # a small JSON object: parsed again only here
         cookie_from_object = (
-            f"json_extract_string({cookies}, '$.\"' || "
-            f"list_filter(json_keys({cookies}), lambda k: regexp_matches(k, '{name_re}'))[1] || '\"')"
+            f"CASE WHEN starts_with({cookies}, '{{') THEN nullif(json_extract_string({cookies}, '$.\"' || "
+            f"list_filter(json_keys({cookies}), lambda k: regexp_matches(k, '{name_re}'))[1] || '\"'), '') END"
         )
         cookie_from_header = f"nullif(regexp_extract({hdr('RequestHeaders', 'cookie')}, '{cookie_re}', 1), '')"
         exprs = {
@@ -279,6 +373,7 @@ class CloudflareParser(JsonLinesParser):
             "vhost": j("$.ClientRequestHost"),
             "method": j("$.ClientRequestMethod"),
             "uri": j("$.ClientRequestURI"),
+            "protocol": j("$.ClientRequestProtocol"),
             "user_agent": j("$.ClientRequestUserAgent"),
             "referer": j("$.ClientRequestReferer"),
             "status": f"try_cast(coalesce({j('$.EdgeResponseStatus')}, {j('$.OriginResponseStatus')}) AS INTEGER)",

@@ -37,6 +37,41 @@ SPACED_IN_REGEX = {"remote_user", "request_uri", "uri", "args", "query_string"}
 SHAPED = {"uri": r"[^?\s\"]*", "query_string": r"(?:\?[^\s\"]*)?", "is_args": r"\??"}
 TIME_LOCAL_RE = r"[0-9]{1,2}/[A-Za-z]{3}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2} [+-][0-9]{4}"
 
+# What each variable's value must look like when a format is *detected*:
+# a layout explains a line only if every field has its column's shape, so a
+# virtual host, an X-Forwarded-For list or extra trailing fields cannot pass
+# for the client address or be silently dropped.
+IPV4 = r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}"
+IPV6 = r"\[?[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?:" + IPV4 + r")?(?:%[0-9A-Za-z]+)?\]?"
+IP = f"(?:{IPV4}|{IPV6})"
+HOSTNAME = r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)*\.?"
+IP_LIST = f"(?:{IP}|unknown)(?:, ?(?:{IP}|unknown))*"
+SECONDS = r"[0-9]+(?:\.[0-9]+)?"
+TYPED = {
+    "remote_addr": f"(?:{IP}|{HOSTNAME}|-)",  # %h is a hostname when HostnameLookups is on
+    "remote_ident": r"\S+",
+    "remote_user": r"\S+",
+    "status": r"[1-5][0-9]{2}",
+    "body_bytes_sent": r"[0-9]+|-",
+    "body_bytes_sent_clf": r"[0-9]+|-",
+    "bytes_sent": r"[0-9]+|-",
+    "request_length": r"[0-9]+|-",
+    "request_time": f"{SECONDS}|-",
+    "upstream_response_time": f"(?:{SECONDS}|-)(?:(?:, | : )(?:{SECONDS}|-))*",
+    "upstream_connect_time": f"(?:{SECONDS}|-)(?:(?:, | : )(?:{SECONDS}|-))*",
+    "upstream_header_time": f"(?:{SECONDS}|-)(?:(?:, | : )(?:{SECONDS}|-))*",
+    "request_time_us": r"[0-9]+|-",
+    "request_time_s": r"[0-9]+|-",
+    "msec": r"[0-9]{9,10}\.[0-9]{3}",
+    "time_iso8601": r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[+-][0-9]{2}:?[0-9]{2}|Z)",
+    "http_x_forwarded_for": f"{IP_LIST}|-",
+    "host": f"(?:{HOSTNAME}|{IP})(?::[0-9]+)?|-",
+    "server_name": f"(?:{HOSTNAME}|{IP})|_|-",
+    "server_port": r"[0-9]+",
+    "upstream_addr": r"\S+",
+    "upstream_cache_status": r"[A-Za-z]+|-",
+}
+
 
 @dataclass(frozen=True)
 class Var:
@@ -271,8 +306,17 @@ def column_value_sql(template: Template, col_names: list[str]) -> dict[str, str]
     return out
 
 
-def line_regex(template: Template) -> tuple[str, list[str]]:
-    """One anchored RE2 pattern for a whole line, and its group names."""
+def line_regex(template: Template, typed: bool = False, trailing: bool = True) -> tuple[str, list[str]]:
+    """One anchored RE2 pattern for a whole line, and its group names.
+
+    Args:
+        template: the compiled template.
+        typed: give each variable its column's shape (``TYPED``): the pattern
+            that decides whether a layout explains a line.
+        trailing: tolerate fields after the template's last one (nginx
+            configs often append some); with ``typed`` and no ``trailing``
+            the pattern must explain the whole line.
+    """
     out = ["^"]
     names: list[str] = []
     in_quotes = False
@@ -284,20 +328,22 @@ def line_regex(template: Template) -> tuple[str, list[str]]:
                 out.append(r"\s+" if ch == " " and not in_quotes else re.escape(ch))
             continue
         if piece.name in names:
-            out.append(_piece_regex(piece, in_quotes, capture=False))
+            out.append(_piece_regex(piece, in_quotes, capture=False, typed=typed))
         else:
             names.append(piece.name)
-            out.append(_piece_regex(piece, in_quotes))
-    # Fields appended after the template's last one (nginx configs often add
-    # some, e.g. "$gzip_ratio") are tolerated and ignored.
-    out.append(r"(?:\s+.*)?$")
+            out.append(_piece_regex(piece, in_quotes, typed=typed))
+    # Fields appended after the template's last one are captured, so that
+    # detection can name them and the engine can count and warn about them.
+    out.append(r"(\s+.*)?$" if trailing else r"\s*$")
     return "".join(out), names
 
 
-def _piece_regex(piece: str | Var, in_quotes: bool, capture: bool = True) -> str:
+def _piece_regex(piece: str | Var, in_quotes: bool, capture: bool = True, typed: bool = False) -> str:
     if isinstance(piece, str):
         return re.escape(piece)
-    if piece.name == "time_local":
+    if typed and piece.name in TYPED and (not in_quotes or piece.name != "remote_user"):
+        body = TYPED[piece.name]
+    elif piece.name == "time_local":
         body = f"{TIME_LOCAL_RE}|-"
     elif piece.name in SHAPED:
         body = SHAPED[piece.name]
