@@ -54,12 +54,17 @@ def cli() -> None:
 @click.option("--session-cookie", metavar="NAME", help="Session cookie name (default: *session, *sess, *sid, PHPSESSID).")
 @click.option("--version-header", default="x-app-version", show_default=True, help="Response header with the app version.")
 @click.option("--edge-header", default="x-edge-worker", show_default=True, help="Request header with the edge worker's verdict.")
-@click.option("--client-ip-from", type=click.Choice(["remote_addr", "xff"]), default="remote_addr", show_default=True)
-@click.option("--keep-raw-ips", is_flag=True, help="Store client IPs unhashed (they are hashed by default).")
+@click.option("--client-ip-from", type=click.Choice(["remote_addr", "xff", "xff-last"]), default="remote_addr",
+              show_default=True,
+              help="Client address: the connecting address, the first X-Forwarded-For entry, or its last entry "
+                   "that is not a private/loopback proxy. A layout that logs only the list uses its first entry.")
+@click.option("--keep-raw-ips", is_flag=True, help="Also store client IPs unhashed, in `client_ip` (hashed only by default).")
+@click.option("--year", type=int, metavar="YYYY",
+              help="Year of timestamps that carry none (syslog); default: the file's modification year.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.argument("paths", nargs=-1, required=True)
 def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session_cookie, version_header, edge_header,
-           client_ip_from, keep_raw_ips, as_json, paths):
+           client_ip_from, keep_raw_ips, year, as_json, paths):
     """Ingest log files into a lake.
 
     PATHS are files, directories, globs or '-' for standard input; .gz and
@@ -84,6 +89,7 @@ def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session
             edge_header=edge_header,
             client_ip_from=client_ip_from,
             keep_raw_ips=keep_raw_ips,
+            year=year,
         )
         files = expand_paths(paths)
         with _progress(files) as progress:
@@ -98,8 +104,9 @@ def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session
     else:
         _print_summary(summary)
     if summary.failed:
-        raise click.ClickException(f"{len(summary.failed)} file(s) could not be ingested: "
-                                   + "; ".join(f"{f.path}: {f.message}" for f in summary.failed))
+        names = ", ".join(Path(f.path).name for f in summary.failed[:5]) + (" ..." if len(summary.failed) > 5 else "")
+        raise click.ClickException(f"{len(summary.failed)} file(s) could not be ingested ({names}); "
+                                   "the summary says why")
 
 
 class _progress:
@@ -131,21 +138,44 @@ class _progress:
         return False
 
 
+def _share(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
+
+
 def _print_summary(summary) -> None:
     d = summary.as_dict()
     console = Console()
+    if not console.is_terminal:  # piped or captured: no terminal width to fit, keep rows whole
+        console = Console(width=160)
     table = Table(title="ingest summary", show_header=True, header_style="bold")
-    for col in ("file", "format", "status", "lines", "stored", "rejected"):
-        table.add_column(col, justify="right" if col in ("lines", "stored", "rejected") else "left")
+    for col in ("file", "format", "status", "lines", "stored", "rejected", "session", "user", "latency", "errors"):
+        text = col in ("file", "format")
+        table.add_column(col, justify="left" if col in ("file", "format", "status") else "right",
+                         overflow="fold" if text else "ellipsis", no_wrap=not text, min_width=10 if text else None)
+    notes = []
     for f in summary.files:
-        table.add_row(f.path, f.format or "-", f.status + (f" ({f.message})" if f.message else ""),
-                      f"{f.lines_read:,}", f"{f.stored:,}", f"{f.rejected:,}")
+        cov = f.coverage or {}
+        if f.message:
+            notes.append((Path(f.path).name, f.status,
+                          f.message if len(f.message) <= 200 else f.message[:197] + "..."))
+        table.add_row(Path(f.path).name, f.format or "-", f.status,
+                      f"{f.lines_read:,}", f"{f.stored:,}", f"{f.rejected:,}",
+                      _share(cov.get("session_cookie")), _share(cov.get("user_key")), _share(cov.get("latency")),
+                      f"{cov['session_errors']:,}" if cov else "-")
     console.print(table)
+    for name, status, message in notes:
+        console.print(f"  {name} {status}: {message}", markup=False, highlight=False)
+    console.print("[dim]session, user, latency: share of stored rows carrying a session cookie, a user, a latency; "
+                  "errors: rows matching a session-error rule[/dim]")
     rate = d["lines_read"] / d["seconds"] if d["seconds"] else 0
     console.print(f"{d['files']} file(s), {d['lines_read']:,} lines read, {d['stored']:,} stored, "
                   f"{d['rejected']:,} rejected in {d['seconds']:.2f}s ({rate:,.0f} lines/s)")
     for reason, n in d["rejected_by_reason"].items():
-        console.print(f"  rejected: {n:,} × {reason}")
+        console.print(f"  rejected: {n:,} × {reason}", markup=False, highlight=False)
+    for w in d["warnings"]:
+        fix = f" (fix: {w['fix']})" if w["fix"] else ""
+        console.print(f"  [yellow]warning[/yellow] {Path(w['file']).name}: {w['lines']:,} line(s): {w['what']}{fix}",
+                      highlight=False)
 
 
 # --- formats ---------------------------------------------------------------

@@ -26,7 +26,7 @@ from pathlib import Path
 from .reader import iter_line_chunks
 
 _ANSI = r"(?:\x1b\[[0-9;]*m)*"
-COMPOSE = re.compile(rf"^{_ANSI}[A-Za-z0-9][A-Za-z0-9_.-]*(?:[-_][0-9]+)?\s*{_ANSI}\| {_ANSI}", re.M)
+COMPOSE = re.compile(rf"^{_ANSI}[A-Za-z0-9][A-Za-z0-9_.-]*\s*{_ANSI}\|{_ANSI} ?{_ANSI}", re.M)
 CRI = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(?:Z|[+-][0-9]{2}:[0-9]{2}) (?:stdout|stderr) [FP] ", re.M)
 DOCKER_JSON = re.compile(r'^\{"log":".*","stream":"(?:stdout|stderr)"', re.M)
 _SHARE = 0.6  # share of the first lines that must carry the wrapper

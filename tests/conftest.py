@@ -24,6 +24,7 @@ HASHED = {"client_ip": ("client_key", "ip"), "session_cookie": ("session_key", "
 
 def ingest_text(tmp_path: Path, text: str, name: str = "input.log", **kwargs):
     """Writes text to a file, ingests it into a fresh lake; returns (lake, summary)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     src = tmp_path / name
     src.write_text(text)
     lake_dir = tmp_path / "lake"

@@ -182,9 +182,16 @@ def _with_trailing_fields(scored: list, lines: list[str]) -> Parser | None:
     shares.sort(key=lambda t: (t[0], t[1]), reverse=True)
     if not shares or shares[0][0] < DETECT_THRESHOLD:
         return None
-    parser = _nginx_or_apache([p for share, _, p in shares if share == shares[0][0]], lines)
-    trailing = [t[0] for t in (parser.trailing_fields([line]) for line in lines) if t is not None]
-    return extend(parser, trailing) or parser
+    tied = [p for share, _, p in shares if share == shares[0][0]]
+    parser = _nginx_or_apache(tied, lines)
+    # The preferred layout first; then its twins, which may name the fields
+    # (an integer after combined is Apache's %D or %T, which nginx lacks).
+    for candidate in [parser] + [p for p in tied if p is not parser]:
+        trailing = [t[0] for t in (candidate.trailing_fields([line]) for line in lines) if t is not None]
+        extended = extend(candidate, trailing)
+        if extended is not None:
+            return extended
+    return parser
 
 
 __all__ = ["FileJob", "FormatSpec", "Parser", "Sample", "detect", "get_spec", "load_specs", "make_parser"]
