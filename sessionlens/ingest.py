@@ -452,13 +452,23 @@ def preview(
     stored (e.g. no timestamp). Hashes use a throwaway key, so they match
     nothing in any lake. Meant for checking a format on a sample file.
     """
+    import tempfile
+
+    path = Path(path)
+    ensure_readable(path)
+    with tempfile.TemporaryDirectory(prefix="sessionlens-preview-") as tmp:
+        wrapper = detect_wrapper(head_lines(path))
+        if wrapper:
+            path = unwrap(path, wrapper, Path(tmp) / "lines.log")
+        return _preview(path, build_parser(fmt, nginx_format, apache_format, json_map) or detect(head_lines(path)),
+                        rules_file, options)
+
+
+def _preview(path: Path, parser: Parser, rules_file, options: FieldOptions | None):
     import secrets
 
     import polars as pl
 
-    path = Path(path)
-    ensure_readable(path)
-    parser = build_parser(fmt, nginx_format, apache_format, json_map) or detect(head_lines(path))
     rules = load_rules(rules_file)
     options = options or FieldOptions()
     con = duckdb.connect()

@@ -54,8 +54,11 @@ _REDACTIONS: list[tuple[str, str]] = [
         r"|\b(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4}\b|::1\b",
         "<ip>",
     ),
-    # long token-like runs: base64, hex, JWT parts
-    (r"[A-Za-z0-9+/_=%-]{24,}", "<redacted>"),
+    # long token-like runs: base64, hex, JWT parts. A run starts with 20
+    # characters other than '/', so a path keeps its shape (/account/confirm/
+    # <redacted>) while a base64 value with slashes is hidden from its first
+    # long run on.
+    (r"[A-Za-z0-9+_=%-]{20,}(?:/[A-Za-z0-9+_=%-]*)*", "<redacted>"),
 ]
 EXCERPT_CHARS = 160
 
