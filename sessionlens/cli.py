@@ -104,9 +104,13 @@ def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session
     else:
         _print_summary(summary)
     if summary.failed:
-        names = ", ".join(Path(f.path).name for f in summary.failed[:5]) + (" ..." if len(summary.failed) > 5 else "")
-        raise click.ClickException(f"{len(summary.failed)} file(s) could not be ingested ({names}); "
-                                   "the summary says why")
+        failed = summary.failed
+        if len(failed) <= 2:
+            why = "; ".join(f"{Path(f.path).name}: {f.message[:200]}" for f in failed)
+        else:
+            why = ", ".join(Path(f.path).name for f in failed[:5]) + (" ..." if len(failed) > 5 else "")
+            why += " (the summary says why)"
+        raise click.ClickException(f"{len(failed)} file(s) could not be ingested: {why}")
 
 
 class _progress:

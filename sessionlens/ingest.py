@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import duckdb
+import xxhash
 import zstandard
 
 from .errors import DetectionError, FormatError, InputError, SessionlensError
@@ -30,7 +31,8 @@ from .normalise import STORED_COLUMNS, normalise_sql
 from .options import FieldOptions
 from .privacy import load_or_create_key, redact
 from .writer import write_query
-from .reader import compression_of, count_lines, ensure_readable, hash_file, head_lines, stage_stdin
+from .identity import fingerprint_of, scan_content, stage_range
+from .reader import compression_of, count_lines, ensure_readable, head_lines, stage_stdin
 from .rules import RuleSet, load_rules
 
 STDIN_LABEL = "<stdin>"
@@ -195,14 +197,15 @@ class Ingestor:
         self.file_constants: dict[str, str] = {}
 
     # --- one file ------------------------------------------------------------
-    def ingest_file(self, path: Path, label: str, named: bool = True) -> FileResult:
+    def ingest_file(self, path: Path, label: str, named: bool = True, final: bool = False) -> FileResult:
+        """Ingests one file's new lines; ``final``: the input will not grow (stdin)."""
         result = FileResult(path=label)
         try:
             ensure_readable(path)
             if not named and path.suffix.lower() in NOT_LOGS:
                 result.status, result.message = "skipped", f"not a log file ({path.suffix} in a directory)"
             else:
-                self._ingest(path, label, result)
+                self._ingest(path, label, result, final)
         except DetectionError as exc:
             if named:
                 result.status, result.message = "failed", str(exc)
@@ -221,48 +224,70 @@ class Ingestor:
         self.summary.files.append(result)
         return result
 
-    def _ingest(self, path: Path, label: str, result: FileResult) -> None:
+    def _ingest(self, path: Path, label: str, result: FileResult, final: bool = False) -> None:
         manifest = self.lake.read_manifest()
         compressed = compression_of(path) != "none"
-        prev = None if compressed else manifest.last_segment_for(label)
-        size = path.stat().st_size
-        prefix_len = prev.end_byte if prev and prev.end_byte < size else None
-        content_hash, prefix_hash, size, plain_lines = hash_file(path, prefix_len, count_from=None if compressed else 0)
-        if manifest.find_hash(content_hash):
-            result.status, result.message = "skipped", "already ingested"
+        # Identity by decompressed content (module identity): the candidates
+        # share the first line; a candidate is continued if the content up to
+        # its end hashes the same. Only what lies beyond is new.
+        fingerprint = fingerprint_of(path)
+        candidates = [s for s in manifest.segments if fingerprint and s.fingerprint == fingerprint]
+        scan = scan_content(path, [s.end_byte for s in candidates])
+        covered = max((s for s in candidates if scan.hash_at.get(s.end_byte) == s.prefix_hash),
+                      key=lambda s: s.end_byte, default=None)
+        start_byte = covered.end_byte if covered else 0
+        # A live file's unfinished last line waits for its newline; a
+        # compressed (rotated) file will not grow, so its last line counts.
+        end_byte = scan.size if compressed or final else scan.complete_end
+        end_hash = scan.total_hash if end_byte == scan.size else scan.full_hash
+        if end_byte < scan.size:
+            result.warnings.append(IngestWarning(
+                "the last line has no newline yet: held back until it is complete or the file is rotated", 1,
+                "").as_dict())
+        if scan.size == 0:
+            result.status, result.message = "skipped", "empty file"
             return
-        if self.parser is None and not compressed:
+        if scan.truncated:
+            result.warnings.append(IngestWarning(
+                "the compressed file is cut short: its lines up to the cut were read; the complete file "
+                "will add only the rest", 0, "ingest the complete file when it is there").as_dict())
+        if end_byte <= start_byte or manifest.find_hash(end_hash):
+            result.status = "skipped"
+            result.message = ("already ingested" if scan.size <= start_byte or end_byte == scan.size
+                              else "nothing new: the last line is still being written")
+            return
+        if self.parser is None and not compressed and not covered:
             from .changes import detect_marker_format
 
             marker_format = detect_marker_format(path)
             if marker_format:
-                self._ingest_markers(path, label, marker_format, content_hash, size, result)
+                self._ingest_markers(path, label, marker_format, end_hash, scan.size, result, fingerprint)
                 return
-        start_byte, first_line = 0, 1
-        if prev and prefix_len is not None and prefix_hash == prev.prefix_hash:
-            start_byte, first_line = prev.end_byte, prev.first_line + prev.lines
+        first_line = (scan.newlines_at.get(start_byte, 0) if covered else 0) + 1
+        lines = scan.newlines - (scan.newlines_at.get(start_byte, 0) if covered else 0) + (end_byte > scan.complete_end)
+        if covered:
             result.status = "appended"
-
-        head = head_lines(path)
+            result.message = f"continues {Path(covered.path).name} from line {first_line:,}"
+        content_hash = end_hash
+        work = self.lake.staging_dir(f"input-{end_hash[:16]}")
+        parse_path, parse_start = path, 0
+        if start_byte or end_byte < scan.size:
+            # Parse exactly the new whole lines, from a private copy.
+            parse_path = stage_range(path, start_byte, end_byte, work / "range.log")
+        head = head_lines(parse_path)
         wrapper = detect_wrapper(head)
-        parse_path, parse_start = path, start_byte
         if wrapper:
-            # Parse a private copy without the container's wrapper; offsets and
-            # hashes stay those of the file the user named.
-            parse_path = unwrap(path, wrapper, self.lake.staging_dir(f"unwrap-{content_hash[:16]}") / "lines.log",
-                                start_byte)
-            parse_start = 0
+            # Parse a private copy without the container's wrapper; line
+            # numbers stay those of the file the user named.
+            parse_path = unwrap(parse_path, wrapper, work / "lines.log")
             head = head_lines(parse_path)
-        if compressed or start_byte or wrapper:
-            lines, _ = count_lines(parse_path, parse_start, first_line, find_blanks=False)
-        else:
-            lines = plain_lines  # counted while hashing: one read of the file
         job = FileJob(parse_path, parse_start, first_line, lines, self.options, self.chunk_bytes,
                       year=self.options.year or file_year(path))
+        job.warnings.extend(IngestWarning(**w) for w in result.warnings)
         empty = not head and lines == len(job.blank_lines())  # nothing but blank lines
         parser = self.parser if empty else (self.parser or detect(head, None))
         result.format = (f"{wrapper}:" if wrapper else "") + parser.name if parser else None
-        segment_id = content_hash[:16]
+        segment_id = xxhash.xxh3_64_hexdigest(f"{content_hash}:{start_byte}".encode())
         staging = self.lake.staging_dir(segment_id)
         self.con.execute("SET VARIABLE sl_file_id = $v", {"v": segment_id})
         self.con.execute("SET VARIABLE sl_source_file = $v", {"v": label})
@@ -283,8 +308,7 @@ class Ingestor:
             self._write_blank_rejects(blanks, staging, segment_id)
             reasons["blank line"] = reasons.get("blank line", 0) + len(blanks)
             rejected += len(blanks)
-        if wrapper:
-            shutil.rmtree(parse_path.parent, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
         if stored + rejected != lines:
             # Never silently: a parser bug must show in the counts.
             reasons["unaccounted (sessionlens bug)"] = lines - stored - rejected
@@ -299,8 +323,9 @@ class Ingestor:
                 segment_id=segment_id,
                 path=label,
                 start_byte=start_byte,
-                end_byte=size,
+                end_byte=end_byte,
                 prefix_hash=content_hash,
+                fingerprint=fingerprint,
                 first_line=first_line,
                 lines=lines,
                 format=parser.name if parser else "",
@@ -340,7 +365,8 @@ class Ingestor:
             "session_errors": row[5],
         }
 
-    def _ingest_markers(self, path: Path, label: str, fmt: str, content_hash: str, size: int, result: FileResult) -> None:
+    def _ingest_markers(self, path: Path, label: str, fmt: str, content_hash: str, size: int, result: FileResult,
+                        fingerprint: str = "") -> None:
         """A marker file: its records go to the changes table."""
         from .changes import read_markers, store
 
@@ -354,6 +380,7 @@ class Ingestor:
         manifest = self.lake.read_manifest()
         manifest.segments.append(Segment(
             segment_id=content_hash[:16], path=label, start_byte=0, end_byte=size, prefix_hash=content_hash,
+            fingerprint=fingerprint,
             first_line=1, lines=result.lines_read, format=result.format, stored=result.stored,
             rejected=result.rejected, parts={}, ingested_at=now_iso()))
         self.lake.write_manifest(manifest)
@@ -541,7 +568,7 @@ def ingest(
                 staged = lake_obj.root / "_staging" / f"stdin-{os.getpid()}.log"
                 staged.parent.mkdir(parents=True, exist_ok=True)
                 stage_stdin(staged, stdin)
-                ingestor.ingest_file(staged, STDIN_LABEL)
+                ingestor.ingest_file(staged, STDIN_LABEL, final=True)
                 staged.unlink(missing_ok=True)
             else:
                 ingestor.ingest_file(Path(name), str(Path(name).resolve()), named)

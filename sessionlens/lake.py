@@ -56,7 +56,11 @@ SCHEMAS = {"requests": STORED_COLUMNS, "events": STORED_COLUMNS, "rejects": REJE
 
 @dataclass
 class Segment:
-    """One ingested byte range of one source file."""
+    """One ingested range of one source file's decompressed content.
+
+    ``start_byte``/``end_byte`` are offsets in the decompressed content and
+    ``prefix_hash`` is the hash of that content up to ``end_byte``.
+    """
 
     segment_id: str
     path: str
@@ -71,6 +75,7 @@ class Segment:
     compressed: bool = False
     parts: dict[str, list[str]] = field(default_factory=dict)
     ingested_at: str = ""
+    fingerprint: str = ""  # hash of the content's first line: how a renamed or recompressed file is found
 
 
 @dataclass

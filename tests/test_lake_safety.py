@@ -84,10 +84,13 @@ def test_gzip_and_zstd_are_read_transparently(tmp_path):
 
     text = _lines(0, 400)
     (tmp_path / "a.log.gz").write_bytes(gzip.compress(text.encode()))
-    (tmp_path / "b.log.zst").write_bytes(zstandard.ZstdCompressor().compress(text.encode()))
+    (tmp_path / "b.log.zst").write_bytes(zstandard.ZstdCompressor().compress(_lines(400, 400).encode()))
     summary = ingest(tmp_path / "lake", [str(tmp_path / "a.log.gz"), str(tmp_path / "b.log.zst")])
     assert [f.stored for f in summary.files] == [400, 400]
     assert ingest(tmp_path / "lake", [str(tmp_path / "a.log.gz")]).files[0].status == "skipped"
+    # the same content in another packing is the same file: nothing is added
+    (tmp_path / "a.log.zst").write_bytes(zstandard.ZstdCompressor().compress(text.encode()))
+    assert ingest(tmp_path / "lake", [str(tmp_path / "a.log.zst")]).files[0].status == "skipped"
 
 
 def test_stdin(tmp_path):

@@ -51,7 +51,8 @@ def log_bytes(draw, fmt: str) -> bytes:
 
 
 def _physical_lines(data: bytes) -> int:
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+    """Whole lines: a last line without its newline is held back (still being written)."""
+    return data.count(b"\n")
 
 
 def _check(fmt: str, data: bytes) -> None:
@@ -92,9 +93,10 @@ def test_detection_never_crashes_on_arbitrary_bytes(data):
         src.write_bytes(data)
         summary = ingest(Path(tmp) / "lake", [str(src)])
         f = summary.files[0]
-        # either a format understood it and every line is counted, or it is refused with a reason
-        assert f.status in ("ingested", "failed")
-        if f.status == "failed":
+        # either a format understood it and every line is counted, or it is
+        # refused with a reason, or it holds no whole line yet
+        assert f.status in ("ingested", "failed") or (f.status == "skipped" and b"\n" not in data)
+        if f.status != "ingested":
             assert f.message
         else:
             assert f.lines_read == f.stored + f.rejected == _physical_lines(data)

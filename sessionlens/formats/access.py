@@ -129,7 +129,8 @@ class AccessLogParser(Parser):
               SELECT line AS first, unnest(string_split(ltrim(csv_line, chr(10)), chr(10))) AS l,
                      unnest(range(0, len(string_split(ltrim(csv_line, chr(10)), chr(10))))) AS i
               FROM r)
-            SELECT DISTINCT ON (first + i) first + i AS line_no, l AS line FROM split ORDER BY line_no"""
+            SELECT DISTINCT ON (first + i) first + i + $offset AS line_no, l AS line FROM split ORDER BY line_no""",
+            {"offset": job.first_line - 1},
         )
         rescue_lines = con.execute("SELECT count(*) FROM rescue WHERE rtrim(line, chr(13)) <> ''").fetchall()[0][0]
         if stored + rescue_lines == job.lines:

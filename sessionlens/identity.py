@@ -1,0 +1,131 @@
+"""File identity by content, as log shippers do it.
+
+A rotated log changes its name (``access.log`` -> ``access.log.1``), its
+compression (``.1`` -> ``.1.gz``) or both, and copytruncate leaves a copy
+whose start was already read. Like Filebeat's fingerprint and Vector's
+checksum, sessionlens recognises a file by its *decompressed* content: the
+hash of its first line finds the candidates, and the hash of the content up
+to what a candidate covered proves the file continues it. Only what lies
+beyond is ingested, whatever the file is called or however it is packed.
+
+Only whole lines are taken: a last line without its newline (the logger is
+still writing it) is held back until it is complete, except in a compressed
+file, which no one writes to any more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xxhash
+
+from .reader import BLOCK, _Tolerant, open_decompressed
+
+FINGERPRINT_BYTES = 4096  # a first line longer than this is fingerprinted by its start
+
+
+@dataclass
+class ContentScan:
+    """What one pass over a file's decompressed content found.
+
+    Attributes:
+        fingerprint: hash of the first line ('' while no line is complete).
+        size: decompressed bytes.
+        complete_end: offset just after the last newline.
+        newlines: newlines in the whole content.
+        hash_at: content hash at each checkpoint asked for (within the content).
+        newlines_at: newlines before each checkpoint.
+        full_hash: hash of the content up to ``complete_end``.
+        total_hash: hash of the whole content, unfinished last line included.
+        truncated: the compressed stream was cut short.
+    """
+
+    fingerprint: str = ""
+    size: int = 0
+    complete_end: int = 0
+    newlines: int = 0
+    hash_at: dict[int, str] = field(default_factory=dict)
+    newlines_at: dict[int, int] = field(default_factory=dict)
+    full_hash: str = ""
+    total_hash: str = ""
+    truncated: bool = False
+
+    @property
+    def partial_tail(self) -> bool:
+        """Whether the content ends in a line without its newline."""
+        return self.size > self.complete_end
+
+
+def fingerprint_of(path: Path) -> str:
+    """Hash of the file's first complete line ('' if it has none yet)."""
+    with open_decompressed(path) as fh:
+        head = fh.read(FINGERPRINT_BYTES)
+    cut = head.find(b"\n")
+    if cut == -1 and len(head) < FINGERPRINT_BYTES:
+        return ""
+    return xxhash.xxh3_128(head if cut == -1 else head[: cut + 1]).hexdigest()
+
+
+def scan_content(path: Path, checkpoints: list[int] | None = None) -> ContentScan:
+    """One pass over the decompressed content: hashes, offsets, line counts.
+
+    Args:
+        path: the file (plain, gzip or zstd).
+        checkpoints: offsets (line boundaries of earlier ingests) at which
+            to record the content hash and the number of lines before them.
+    """
+    scan = ContentScan(fingerprint=fingerprint_of(path))
+    marks = sorted(set(checkpoints or []))
+    h = xxhash.xxh3_128()
+    fed = 0  # bytes fed to the hash: always whole lines
+    carry = b""
+    stream = open_decompressed(path)
+    with stream as fh:
+        while True:
+            block = fh.read(BLOCK)
+            if not block:
+                break
+            data = carry + block
+            cut = data.rfind(b"\n") + 1
+            body, carry = data[:cut], data[cut:]
+            pos = 0
+            while marks and fed + len(body) - pos >= marks[0]:
+                upto = pos + marks.pop(0) - fed
+                if upto < pos:  # a checkpoint already passed: cannot match
+                    continue
+                h.update(body[pos:upto])
+                scan.newlines += body.count(b"\n", pos, upto)
+                fed += upto - pos
+                pos = upto
+                scan.hash_at[fed] = h.hexdigest()
+                scan.newlines_at[fed] = scan.newlines
+            h.update(body[pos:])
+            scan.newlines += body.count(b"\n", pos)
+            fed += len(body) - pos
+        scan.truncated = isinstance(stream, _Tolerant) and stream.truncated
+    if 0 in (checkpoints or []):
+        scan.hash_at[0], scan.newlines_at[0] = xxhash.xxh3_128().hexdigest(), 0
+    scan.complete_end = fed
+    scan.size = fed + len(carry)
+    scan.full_hash = h.hexdigest()
+    h.update(carry)
+    scan.total_hash = h.hexdigest()
+    return scan
+
+
+def stage_range(path: Path, start: int, end: int, dest: Path) -> Path:
+    """Copies the decompressed bytes [start, end) to a private file (mode 0600)."""
+    import os
+
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out, open_decompressed(path) as fh:
+        pos = 0
+        while pos < end:
+            block = fh.read(min(BLOCK, end - pos) if pos >= start else min(BLOCK, start - pos))
+            if not block:
+                break
+            if pos >= start:
+                out.write(block)
+            pos += len(block)
+    return dest
