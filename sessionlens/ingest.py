@@ -238,7 +238,8 @@ class Ingestor:
         start_byte = covered.end_byte if covered else 0
         # A live file's unfinished last line waits for its newline; a
         # compressed (rotated) file will not grow, so its last line counts.
-        end_byte = scan.size if compressed or final else scan.complete_end
+        # (a cut compressed file is not finished: its cut line waits for the whole file)
+        end_byte = scan.size if (compressed and not scan.truncated) or final else scan.complete_end
         end_hash = scan.total_hash if end_byte == scan.size else scan.full_hash
         if end_byte < scan.size:
             result.warnings.append(IngestWarning(
@@ -301,7 +302,7 @@ class Ingestor:
             shutil.rmtree(staging)
             staging = self.lake.staging_dir(segment_id)
             reasons.clear()
-            job.warnings.clear()
+            del job.warnings[len(result.warnings):]  # keep the file's own warnings, drop the parser's
             stored, rejected = self._run(parser.slow_batches(self.con, job), parser, staging, segment_id, reasons)
         blanks = job.blank_lines()
         if blanks:
