@@ -61,10 +61,12 @@ def cli() -> None:
 @click.option("--keep-raw-ips", is_flag=True, help="Also store client IPs unhashed, in `client_ip` (hashed only by default).")
 @click.option("--year", type=int, metavar="YYYY",
               help="Year of timestamps that carry none (syslog); default: the file's modification year.")
+@click.option("--allow-rejects", is_flag=True,
+              help="Store a file even if nearly all its lines are rejected (by default it stores nothing and fails).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.argument("paths", nargs=-1, required=True)
 def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session_cookie, version_header, edge_header,
-           client_ip_from, keep_raw_ips, year, as_json, paths):
+           client_ip_from, keep_raw_ips, year, allow_rejects, as_json, paths):
     """Ingest log files into a lake.
 
     PATHS are files, directories, globs or '-' for standard input; .gz and
@@ -95,7 +97,7 @@ def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session
         with _progress(files) as progress:
             summary = run_ingest(
                 lake, paths, fmt=fmt, nginx_format=nginx_format, apache_format=apache_format, json_map=json_map,
-                rules_file=rules_file, options=options, progress=progress,
+                rules_file=rules_file, options=options, progress=progress, allow_rejects=allow_rejects,
             )
     except SessionlensError as exc:
         raise _fail(exc) from None
@@ -180,6 +182,40 @@ def _print_summary(summary) -> None:
         fix = f" (fix: {w['fix']})" if w["fix"] else ""
         console.print(f"  [yellow]warning[/yellow] {Path(w['file']).name}: {w['lines']:,} line(s): {w['what']}{fix}",
                       highlight=False)
+
+
+# --- forget ------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@click.option("--segment", "segments", multiple=True, metavar="ID", help="A segment id (the `file_id` column).")
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
+@click.argument("files", nargs=-1)
+def forget(lake, segments, as_json, files):
+    """Remove what FILES (or segments) put in the lake, so they can be ingested again.
+
+    A file is found by the path it was ingested under and by its content, so
+    a rotated copy is found under either name. The removal is atomic: a
+    reader sees the lake before or after it, never between.
+
+    \b
+    Example: a log read with the wrong format, read again with the right one
+      sessionlens forget --lake lake/ /var/log/nginx/access.log
+      sessionlens ingest --lake lake/ --nginx-format "$(cat fmt.txt)" /var/log/nginx/access.log
+      sessionlens forget --lake lake/ --segment 3f9c2b6b1a0e4d8c
+    """
+    from .forget import forget as run_forget
+
+    try:
+        result = run_forget(lake, list(files), list(segments))
+    except SessionlensError as exc:
+        raise _fail(exc) from None
+    if as_json:
+        click.echo(json.dumps(result.as_dict()))
+    else:
+        click.echo(f"removed {len(result.segments)} segment(s) of {', '.join(result.files)}: "
+                   f"{result.rows:,} rows and {result.rejects:,} rejected lines")
 
 
 # --- formats ---------------------------------------------------------------

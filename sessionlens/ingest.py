@@ -36,6 +36,9 @@ from .reader import compression_of, count_lines, ensure_readable, head_lines, st
 from .rules import RuleSet, load_rules
 
 STDIN_LABEL = "<stdin>"
+# A file with at least this share of its lines rejected is not stored unless
+# the user allows it: the format is most likely wrong.
+REJECT_ALL_SHARE = 0.9
 
 
 @dataclass
@@ -185,8 +188,10 @@ class Ingestor:
         options: FieldOptions,
         progress: ProgressFn | None = None,
         chunk_bytes: int = 32 << 20,
+        allow_rejects: bool = False,
     ):
         self.lake = lake
+        self.allow_rejects = allow_rejects
         self.parser = parser
         self.rules = rules
         self.options = options
@@ -205,7 +210,7 @@ class Ingestor:
             if not named and path.suffix.lower() in NOT_LOGS:
                 result.status, result.message = "skipped", f"not a log file ({path.suffix} in a directory)"
             else:
-                self._ingest(path, label, result, final)
+                self._ingest(path, label, result, final, named)
         except DetectionError as exc:
             if named:
                 result.status, result.message = "failed", str(exc)
@@ -224,7 +229,7 @@ class Ingestor:
         self.summary.files.append(result)
         return result
 
-    def _ingest(self, path: Path, label: str, result: FileResult, final: bool = False) -> None:
+    def _ingest(self, path: Path, label: str, result: FileResult, final: bool = False, named: bool = True) -> None:
         manifest = self.lake.read_manifest()
         compressed = compression_of(path) != "none"
         # Identity by decompressed content (module identity): the candidates
@@ -254,7 +259,8 @@ class Ingestor:
                 "will add only the rest", 0, "ingest the complete file when it is there").as_dict())
         if end_byte <= start_byte or manifest.find_hash(end_hash):
             result.status = "skipped"
-            result.message = ("already ingested" if scan.size <= start_byte or end_byte == scan.size
+            result.message = ("already ingested (`sessionlens forget` it to read it again)"
+                              if scan.size <= start_byte or end_byte == scan.size
                               else "nothing new: the last line is still being written")
             return
         if self.parser is None and not compressed and not covered:
@@ -283,7 +289,7 @@ class Ingestor:
             parse_path = unwrap(parse_path, wrapper, work / "lines.log")
             head = head_lines(parse_path)
         job = FileJob(parse_path, parse_start, first_line, lines, self.options, self.chunk_bytes,
-                      year=self.options.year or file_year(path))
+                      year=self.options.year or file_year(path), origin=path, origin_start=start_byte)
         job.warnings.extend(IngestWarning(**w) for w in result.warnings)
         empty = not head and lines == len(job.blank_lines())  # nothing but blank lines
         parser = self.parser if empty else (self.parser or detect(head, None))
@@ -316,6 +322,16 @@ class Ingestor:
             rejected = lines - stored
         result.coverage = self._coverage(staging, stored)
         result.warnings = [w.as_dict() for w in job.warnings] + _coverage_warnings(result.coverage, stored, parser)
+        if not self.allow_rejects and lines and rejected >= REJECT_ALL_SHARE * lines and stored < lines:
+            # Nearly every line rejected: a wrong format, most likely. Keep
+            # nothing, so that the next run with the right format reads it.
+            shutil.rmtree(staging, ignore_errors=True)
+            top = max(reasons.items(), key=lambda kv: kv[1])[0] if reasons else "rejected"
+            result.status = "failed" if named else "skipped"
+            result.lines_read, result.rejected = lines, rejected
+            result.message = (f"{rejected:,} of {lines:,} lines rejected ({top}): nothing stored; check the format "
+                              "(--format, --nginx-format, --apache-format) or pass --allow-rejects to keep them")
+            return
 
         parts = {t: self.lake.publish(staging, t) for t in ("requests", "events", "rejects")}
         manifest = self.lake.read_manifest()
@@ -538,6 +554,7 @@ def ingest(
     progress: ProgressFn | None = None,
     stdin=None,
     chunk_bytes: int = 32 << 20,
+    allow_rejects: bool = False,
 ) -> IngestSummary:
     """Ingests files into a lake (created if missing) and returns the summary.
 
@@ -552,6 +569,9 @@ def ingest(
         progress: called with (file label, bytes done) after each file.
         stdin: a binary stream to read for '-' (default: sys.stdin).
         chunk_bytes: batch size for the chunked parsers.
+        allow_rejects: store a file even when nearly all its lines are
+            rejected (by default such a file stores nothing and fails: its
+            format is most likely wrong, and a later run can read it).
 
     Raises:
         InputError: a path does not exist or an option is invalid.
@@ -563,7 +583,7 @@ def ingest(
     rules = load_rules(rules_file)
     lake_obj = Lake(lake, create=True)
     with lake_obj.writer():
-        ingestor = Ingestor(lake_obj, parser, rules, options or FieldOptions(), progress, chunk_bytes)
+        ingestor = Ingestor(lake_obj, parser, rules, options or FieldOptions(), progress, chunk_bytes, allow_rejects)
         for name, named in files:
             if name == "-":
                 staged = lake_obj.root / "_staging" / f"stdin-{os.getpid()}.log"

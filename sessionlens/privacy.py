@@ -45,8 +45,9 @@ _REDACTIONS: list[tuple[str, str]] = [
     ),
     # email addresses
     (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+", "<email>"),
-    # IPv4
-    (r"\b\d{1,3}(?:\.\d{1,3}){3}\b", "<ip>"),
+    # IPv4, also glued to other text (no \b: '198.51.100.2130' or 'x10.0.0.1'
+    # must not keep an address whole)
+    (r"\d{1,3}(?:\.\d{1,3}){3}", "<ip>"),
     # IPv6: eight groups, or '::' with groups on both sides, or the loopback;
     # not a time of day (2023:16:09:14) nor a Ruby constant (Admin::Book)
     (

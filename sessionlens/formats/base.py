@@ -50,6 +50,10 @@ class FileJob:
         year: the year for timestamps that carry none (syslog prefixes): the
             user's ``--year``, else the file's modification year.
         warnings: what the parser noticed and the user should hear about.
+        origin / origin_start: the file the user named and the offset in its
+            decompressed content where this job's lines begin, when ``path``
+            is a private copy of a range of it (for formats whose header,
+            such as W3C's ``#Fields:``, lies before the range).
     """
 
     path: Path
@@ -60,6 +64,8 @@ class FileJob:
     chunk_bytes: int = 32 << 20
     year: int | None = None
     warnings: list[IngestWarning] = field(default_factory=list)
+    origin: Path | None = None
+    origin_start: int = 0
     _blanks: list[int] | None = None
 
     def warn(self, what: str, lines: int, fix: str = "") -> None:
