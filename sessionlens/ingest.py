@@ -384,22 +384,43 @@ class Ingestor:
 
     def _ingest_markers(self, path: Path, label: str, fmt: str, content_hash: str, size: int, result: FileResult,
                         fingerprint: str = "") -> None:
-        """A marker file: its records go to the changes table."""
-        from .changes import read_markers, store
+        """A marker file: its good records go to the changes table, its bad ones to rejects.
 
-        changes, problems = read_markers(path)
-        store(self.lake, changes, locked=True)
+        Records read = stored + rejected (one record = one counted line).
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from .changes import store
+        from .markers import read_marker_file
+        from .normalise import REJECT_COLUMNS
+
+        read = read_marker_file(path)
+        store(self.lake, read.changes, locked=True)
+        segment_id = content_hash[:16]
+        parts: dict[str, list[str]] = {}
+        if read.rejects:
+            staging = self.lake.staging_dir(f"markers-{segment_id}")
+            rows = [{"file_id": segment_id, "source_file": label, "line_no": r.line_no, "lines": 1,
+                     "reason": f"marker {r.reason}", "excerpt": r.excerpt} for r in read.rejects]
+            types = {"VARCHAR": pa.string(), "BIGINT": pa.int64()}
+            schema = pa.schema([(c, types[t]) for c, t in REJECT_COLUMNS.items()])
+            (staging / "rejects").mkdir()
+            pq.write_table(pa.Table.from_pylist(rows, schema=schema), staging / "rejects" / f"part-{segment_id}-markers.parquet",
+                           compression="zstd")
+            parts["rejects"] = self.lake.publish(staging, "rejects")
+            shutil.rmtree(staging, ignore_errors=True)
         result.format = f"markers:{fmt}"
-        result.lines_read, result.stored, result.rejected = len(changes) + len(problems), len(changes), len(problems)
-        if problems:
-            self.summary.rejected_by_reason["unreadable marker"] = (
-                self.summary.rejected_by_reason.get("unreadable marker", 0) + len(problems))
+        result.lines_read, result.stored, result.rejected = read.read, len(read.changes), len(read.rejects)
+        for r in read.rejects:
+            reason = f"bad marker {r.field}"
+            self.summary.rejected_by_reason[reason] = self.summary.rejected_by_reason.get(reason, 0) + 1
         manifest = self.lake.read_manifest()
         manifest.segments.append(Segment(
-            segment_id=content_hash[:16], path=label, start_byte=0, end_byte=size, prefix_hash=content_hash,
+            segment_id=segment_id, path=label, start_byte=0, end_byte=size, prefix_hash=content_hash,
             fingerprint=fingerprint,
             first_line=1, lines=result.lines_read, format=result.format, stored=result.stored,
-            rejected=result.rejected, parts={}, ingested_at=now_iso()))
+            rejected=result.rejected, parts=parts, ingested_at=now_iso()))
         self.lake.write_manifest(manifest)
 
     # --- batches -------------------------------------------------------------
@@ -459,6 +480,18 @@ class Ingestor:
             f"{segment_id}-blank",
             False,
         )
+
+
+def _remove_raw_leftovers(lake: Lake) -> None:
+    """Deletes raw input a killed run left in staging (stdin copies, unwrapped or ranged copies)."""
+    staging = lake.root / "_staging"
+    if not staging.exists():
+        return
+    for leftover in list(staging.glob("stdin-*.log")) + list(staging.glob("input-*")):
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
 
 
 def file_year(path: Path) -> int:
@@ -583,6 +616,7 @@ def ingest(
     rules = load_rules(rules_file)
     lake_obj = Lake(lake, create=True)
     with lake_obj.writer():
+        _remove_raw_leftovers(lake_obj)
         ingestor = Ingestor(lake_obj, parser, rules, options or FieldOptions(), progress, chunk_bytes, allow_rejects)
         for name, named in files:
             if name == "-":

@@ -130,7 +130,7 @@ def normalise_sql(raw_from: str, source: str, rules: RuleSet, options: FieldOpti
     ``_table`` ('requests' or 'events'). ``file_id`` and ``source_file``
     come from DuckDB variables set per file.
     """
-    from .privacy import redact_sql
+    from .privacy import redact_sql, scrub_url_sql
 
     kind_sql, rule_sql = rules.case_sql()
     excerpt = redact_sql("coalesce(_raw_line, '')")
@@ -140,7 +140,7 @@ WITH raw AS (SELECT * FROM {raw_from}),
 prepared AS (
   SELECT *,
     '{source}' AS source,
-    nullif(split_part(uri, '?', 1), '') AS _path,
+    nullif({scrub_url_sql("split_part(uri, '?', 1)")}, '') AS _path,
     CASE WHEN contains(uri, '?') THEN substr(uri, strpos(uri, '?') + 1) END AS _query
   FROM raw
 ),
@@ -171,7 +171,7 @@ SELECT
   cache_status,
   request_id,
   user_agent,
-  split_part(referer, '?', 1) AS referer,
+  {scrub_url_sql("split_part(referer, '?', 1)")} AS referer,
   controller,
   exception,
   {kind_sql} AS error_kind,

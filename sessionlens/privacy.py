@@ -37,10 +37,14 @@ DEFAULT_SESSION_COOKIE_RE = r"(?i)^(.*(session|sess|sid)|phpsessid)$"
 
 # What a redacted excerpt hides. Order matters: cookies before tokens.
 _REDACTIONS: list[tuple[str, str]] = [
+    # header or scheme forms with a space: "Bearer X", "token X", "x-api-key X", "Basic X"
+    (r"(?i)\b((?:bearer|basic|digest|token|x-api-key|api-key|apikey|x-auth-token|otp)[\"']?:?\s+)[^\s\"',;]+",
+     r"\1<redacted>"),
     # name=value pairs (also JSON "name": "value") whose name looks like a secret or an identity
     (
-        r"(?i)((?:session|sess|sid|token|auth|cookie|password|secret|key|user|uid|email|account|device|ip)"
-        r"[A-Za-z0-9_.-]*\"?\s*(?:=>|[=:])\s*\"?)[^\s\";&,}]+",
+        r"(?i)((?:session|sess|sid|token|auth|cookie|password|passwd|secret|key|user|uid|email|account|device|ip|otp|"
+        r"jwt|csrf|nonce|bearer|signature|sig|credential)"
+        r"[A-Za-z0-9_.-]*[\"']?\s*(?:=>|[=:])\s*[\"']?)[^\s\"';&,}]+",
         r"\1<redacted>",
     ),
     # email addresses
@@ -120,6 +124,55 @@ def cookie_format(value: str | None) -> str:
         if re.fullmatch(pattern, value):
             return name
     return "opaque"
+
+
+# --- secrets inside URLs: path, route, referer ------------------------------
+# Path segments that follow one of these carry one-time secrets
+# (/password/reset/<token>, /invite/<code>, /magic/<link>).
+SECRET_AFTER = (
+    "reset|resets|token|tokens|confirm|confirmation|confirmations|magic|magic_link|magic-link|invite|invites|"
+    "invitation|invitations|activate|activation|verify|verification|unlock|unsubscribe|otp|auth|sso|login|signin|"
+    "sign_in|password|passwords|share|download|oauth|callback|key|secret|api_key|apikey|session|sessions"
+)
+# Replacements applied in order to a path or URL (RE2, global). Each is a
+# shape a secret takes in URLs that logs keep.
+URL_SCRUBS: list[tuple[str, str]] = [
+    # user:password@ before the host
+    (r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@?#]*@", r"\1"),
+    # a fragment (#access_token=... from OAuth implicit flows)
+    (r"#.*$", ""),
+    # path parameters: ;jsessionid=..., ;sid=...
+    (r";[^/?#]*", ""),
+    # e-mail addresses, plain or %40-encoded
+    (r"[^/?#@%]+(?:@|%40)[^/?#]+", ":email"),
+    # JWTs anywhere
+    (r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", ":secret"),
+]
+_SCRUB_TRIGGER = (
+    rf"(?i)[;#@]|%40|eyJ|/(?:{SECRET_AFTER})/|/[A-Za-z0-9_~+=-]{{24,}}"
+)
+
+
+def scrub_url_sql(expr: str) -> str:
+    """SQL removing secrets from a path or URL (see ``URL_SCRUBS``).
+
+    Most paths hold none of the shapes: one cheap test skips the rewrites.
+    """
+    out = expr
+    for pattern, repl in URL_SCRUBS:
+        out = f"regexp_replace({out}, '{_sql_str(pattern)}', '{_sql_str(repl)}', 'g')"
+    # Per segment (RE2 has no lookahead): after a secret-bearing word, a
+    # segment of 16+ characters, or of 6+ mixing letters and digits, is a
+    # token; anywhere, a 24+ character segment mixing upper and lower case
+    # and digits is one too (slugs are lower case, ids are numbers).
+    segments = f"string_split({out}, '/')"
+    mixed = "(regexp_matches(x, '[A-Za-z]') AND regexp_matches(x, '[0-9]'))"
+    after = f"regexp_full_match(lower(coalesce(s[i - 1], '')), '{SECRET_AFTER}')"
+    token = (f"lambda x, i: CASE WHEN {after} AND (length(x) >= 16 OR (length(x) >= 6 AND {mixed})) THEN ':secret' "
+             "WHEN length(x) >= 24 AND regexp_full_match(x, '[A-Za-z0-9_~+=.-]+') AND regexp_matches(x, '[a-z]') "
+             "AND regexp_matches(x, '[A-Z]') AND regexp_matches(x, '[0-9]') THEN ':secret' ELSE x END")
+    out = f"(SELECT array_to_string(list_transform(s, {token}), '/') FROM (SELECT {segments} AS s))"
+    return f"CASE WHEN regexp_matches({expr}, '{_sql_str(_SCRUB_TRIGGER)}') THEN {out} ELSE {expr} END"
 
 
 def redact_sql(expr: str) -> str:

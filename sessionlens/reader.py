@@ -250,8 +250,12 @@ def head_lines(path: Path, n: int = 20, max_bytes: int = 256 << 10) -> list[str]
 
 def stage_stdin(dest: Path, stream: BinaryIO | None = None) -> Path:
     """Copies standard input to a file so it can be hashed and re-read."""
+    import os
+
     src = stream if stream is not None else sys.stdin.buffer
-    with open(dest, "wb") as out:
+    # Raw input may hold addresses and cookies: readable by the owner only.
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
         shutil.copyfileobj(src, out, BLOCK)
     return dest
 
