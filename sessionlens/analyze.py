@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from . import queries
+from .timespan import bulk_span
 from .anomalies import detect_all
 from .attribute import AttributeSettings, Segment, Suspect, rank
 from .changes import Change, all_changes, iso
@@ -137,7 +138,10 @@ def analyze(
     con = lake.connect()
     since = parse_when(since) if isinstance(since, str) or since is None else since
     until = parse_when(until) if isinstance(until, str) or until is None else until
-    lo, hi = con.sql("SELECT min(ts), max(ts) FROM requests").fetchall()[0]
+    # The bulk of the data, not its extremes: one line dated years away must
+    # not widen what is analysed (or what it costs).
+    span = bulk_span(con)
+    lo, hi = span.start, span.end
     if lo is None:
         raise LakeError(f"{lake.root}: the lake has no requests to analyse (ingest access or app logs first)")
     start = since or lo

@@ -103,6 +103,17 @@ EARLIEST = "1990-01-01 00:00:00+00"
 CLIENT_SHAPE = r"\[?[0-9A-Fa-f:.]+(?:%[0-9A-Za-z]+)?\]?|[A-Za-z0-9_][A-Za-z0-9_.-]*|unknown"
 
 
+def _time_window(options: FieldOptions) -> tuple[str, str, str]:
+    """SQL bounds of plausible timestamps, and the window in words."""
+    def lit(value: str) -> str:
+        return "TIMESTAMPTZ '" + value.replace("'", "") + "'"
+
+    lo = lit(options.not_before) if options.not_before else f"TIMESTAMPTZ '{EARLIEST}'"
+    hi = lit(options.not_after) if options.not_after else "now() + INTERVAL 1 DAY"
+    words = f"{options.not_before or EARLIEST[:4]} to {options.not_after or 'tomorrow'}"
+    return lo, hi, words
+
+
 def route_sql(path_expr: str) -> str:
     """SQL turning /works/123/kudos into /works/:id/kudos."""
     return ROUTE_SQL.replace("@PATH@", path_expr)
@@ -135,6 +146,7 @@ def normalise_sql(raw_from: str, source: str, rules: RuleSet, options: FieldOpti
     kind_sql, rule_sql = rules.case_sql()
     excerpt = redact_sql("coalesce(_raw_line, '')")
     raw_ip = "client_ip" if options.keep_raw_ips else "CAST(NULL AS VARCHAR)"
+    not_before, not_after, window = _time_window(options)
     return f"""
 WITH raw AS (SELECT * FROM {raw_from}),
 prepared AS (
@@ -183,8 +195,8 @@ SELECT
   CASE
     WHEN reject IS NOT NULL THEN reject
     WHEN ts IS NULL THEN 'missing or unreadable timestamp'
-    WHEN ts < TIMESTAMPTZ '{EARLIEST}' OR ts > now() + INTERVAL 1 DAY
-      THEN 'timestamp outside the plausible range ({EARLIEST[:4]} to tomorrow)'
+    WHEN ts < {not_before} OR ts > {not_after}
+      THEN 'timestamp outside the plausible range ({window})'
     -- A field in the wrong column is the mark of a misparse: never store it.
     WHEN status > 599 OR status BETWEEN 1 AND 99 THEN 'status is not an HTTP status (100-599)'
     WHEN method IS NOT NULL AND NOT regexp_full_match(method, '[A-Za-z][A-Za-z_-]{{0,23}}')

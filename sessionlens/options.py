@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from dataclasses import dataclass
 
 from .errors import InputError
@@ -28,6 +29,9 @@ class FieldOptions:
         keep_raw_ips: store client IPs unhashed (off unless asked for).
         year: the year of timestamps that carry none (syslog's ``Jun 16
             09:29:41``); None: the file's modification year.
+        not_before / not_after: the plausible window for timestamps (ISO
+            dates or times); a record outside it is rejected. Default: from
+            1990 to one day after the ingest.
     """
 
     session_cookie: str | None = None
@@ -37,12 +41,21 @@ class FieldOptions:
     client_ip_from: str = "remote_addr"
     keep_raw_ips: bool = False
     year: int | None = None
+    not_before: str | None = None
+    not_after: str | None = None
 
     def __post_init__(self) -> None:
         if self.client_ip_from not in CLIENT_IP_SOURCES:
             raise InputError(f"--client-ip-from must be one of {', '.join(CLIENT_IP_SOURCES)}")
         if self.year is not None and not 1970 <= self.year <= 2100:
             raise InputError(f"--year {self.year} is not a plausible year")
+        for name in ("not_before", "not_after"):
+            value = getattr(self, name)
+            if value is not None:
+                try:
+                    datetime.fromisoformat(value.replace("Z", "+00:00"))
+                except ValueError:
+                    raise InputError(f"--{name.replace('_', '-')} {value!r} is not an ISO date or time") from None
 
     def is_session_cookie(self, name: str) -> bool:
         if self.session_cookie:

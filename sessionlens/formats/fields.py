@@ -91,7 +91,9 @@ def access_raw_sql(v: dict[str, str], escape: str, options: FieldOptions) -> dic
     out: dict[str, str] = {}
 
     if "time_local" in v:
-        out["ts"] = f"try_strptime({v['time_local']}, '%d/%b/%Y:%H:%M:%S %z')"
+        # An offset beyond +/-14:00 exists nowhere: a broken clock or a misparse.
+        out["ts"] = (f"CASE WHEN right({v['time_local']}, 4) <= '1400' "
+                     f"THEN try_strptime({v['time_local']}, '%d/%b/%Y:%H:%M:%S %z') END")
     elif "time_iso8601" in v:
         out["ts"] = f"try_cast({v['time_iso8601']} AS TIMESTAMPTZ)"
     elif "msec" in v:

@@ -1,0 +1,48 @@
+"""The time range of the bulk of a lake's data, never stretched by one outlier.
+
+A single line dated years away (a broken clock, a misparse that slipped
+through) must not decide what ``analyze`` or ``nightly`` look at, nor make
+them scan or bucket decades. The span is the cluster of hours that holds the
+most rows, where hours with data less than ``GAP`` apart belong together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import duckdb
+
+GAP = timedelta(days=7)  # data further than this from the bulk is an outlier
+
+
+@dataclass(frozen=True)
+class Span:
+    """The bulk's first and last timestamp, and the rows left outside it."""
+
+    start: datetime | None
+    end: datetime | None
+    outside: int = 0
+    first_outside: datetime | None = None
+
+
+def bulk_span(con: duckdb.DuckDBPyConnection, table: str = "requests") -> Span:
+    """The span of the bulk of ``table`` (``start`` is None when it is empty)."""
+    hours = con.sql(
+        f"SELECT time_bucket(INTERVAL 1 HOUR, ts) AS hr, count(*) AS n FROM {table} "
+        "WHERE ts IS NOT NULL GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    if not hours:
+        return Span(None, None)
+    clusters: list[list[tuple[datetime, int]]] = [[hours[0]]]
+    for hr, n in hours[1:]:
+        if hr - clusters[-1][-1][0] > GAP:
+            clusters.append([])
+        clusters[-1].append((hr, n))
+    bulk = max(clusters, key=lambda c: sum(n for _, n in c))
+    lo, hi = bulk[0][0], bulk[-1][0] + timedelta(hours=1)
+    start, end = con.execute(f"SELECT min(ts), max(ts) FROM {table} WHERE ts >= $lo AND ts < $hi",
+                             {"lo": lo, "hi": hi}).fetchall()[0]
+    outside = sum(n for c in clusters if c is not bulk for _, n in c)
+    first_outside = next((c[0][0] for c in clusters if c is not bulk), None)
+    return Span(start, end, outside, first_outside)
