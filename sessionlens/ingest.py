@@ -39,6 +39,7 @@ STDIN_LABEL = "<stdin>"
 # A file with at least this share of its lines rejected is not stored unless
 # the user allows it: the format is most likely wrong.
 REJECT_ALL_SHARE = 0.9
+REJECT_ALL_MIN_LINES = 5  # a smaller file is an excerpt: its rejects are kept
 
 
 @dataclass
@@ -322,7 +323,8 @@ class Ingestor:
             rejected = lines - stored
         result.coverage = self._coverage(staging, stored)
         result.warnings = [w.as_dict() for w in job.warnings] + _coverage_warnings(result.coverage, stored, parser)
-        if not self.allow_rejects and lines and rejected >= REJECT_ALL_SHARE * lines and stored < lines:
+        if (not self.allow_rejects and lines >= REJECT_ALL_MIN_LINES and rejected >= REJECT_ALL_SHARE * lines
+                and stored < lines):
             # Nearly every line rejected: a wrong format, most likely. Keep
             # nothing, so that the next run with the right format reads it.
             shutil.rmtree(staging, ignore_errors=True)
