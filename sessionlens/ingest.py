@@ -39,7 +39,7 @@ STDIN_LABEL = "<stdin>"
 # A file with at least this share of its lines rejected is not stored unless
 # the user allows it: the format is most likely wrong.
 REJECT_ALL_SHARE = 0.9
-REJECT_ALL_MIN_LINES = 5  # a smaller file is an excerpt: its rejects are kept
+REJECT_ALL_MIN_LINES = 10  # a smaller file is an excerpt: its rejects are kept
 
 
 @dataclass
