@@ -144,7 +144,7 @@ URL_SCRUBS: list[tuple[str, str]] = [
     # path parameters: ;jsessionid=..., ;sid=...
     (r";[^/?#]*", ""),
     # e-mail addresses, plain or %40-encoded
-    (r"[^/?#@%]+(?:@|%40)[^/?#]+", ":email"),
+    (r"[A-Za-z0-9._+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", ":email"),
     # JWTs anywhere
     (r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", ":secret"),
 ]

@@ -2,10 +2,17 @@
 
 Lines of one request are joined by the request-id tag
 (``config.log_tags = [:request_id]``, optionally after a host tag), or,
-untagged, by process id and the order of ``Started`` lines. Concurrent
-requests interleave; lines without a Logger header (backtraces, wrapped
-parameters) belong to the record above them. All of it is window functions
-in DuckDB, so grouping costs no Python per line.
+untagged, by process id and the order of the lines that open a request:
+``Started GET "/" for ...`` (Rails 3+, with or without the Logger prefix)
+and ``Processing Foo#bar (for ... at ...) [GET]`` (Rails 1.x/2.x, see
+:mod:`.rails_legacy`). The process id comes from the Logger header, a
+Passenger prefix or a syslog prefix. Concurrent requests interleave; lines
+without a header (backtraces, wrapped parameters) belong to the record
+above them. In a plain log (no Logger header, no request id) a second
+``Completed`` line cannot belong to the request it follows: it starts a
+record of its own, which has no start line and is rejected unless a
+syslog prefix dates it. All of it is window functions in DuckDB, so
+grouping costs no Python per line.
 """
 
 from __future__ import annotations
@@ -16,8 +23,9 @@ from typing import Iterator
 import duckdb
 
 from ..normalise import complete_raw
-from ..reader import iter_line_chunks
+from . import rails_legacy as legacy
 from .base import Batch, FileJob, Parser, lines_relation
+from .multiline import SYSLOG_PARTS, SYSLOG_RE, record_chunks, warn_yearless, year_context, yearless_ts_sql
 
 # "I, [2023-09-19T16:10:02.114321 #4127]  INFO -- : rest", with anything before it
 # (Passenger's "App 7655 stdout: ", Heroku's "app/web.1 ", ManageIQ's "[----] ").
@@ -32,12 +40,13 @@ EXCEPTION_RE = r"([A-Z][A-Za-z0-9]*(?:::[A-Z][A-Za-z0-9]*)+) \("
 # Lines only Rails writes, and lines Rails logs are full of.
 STRONG_RE = re.compile(
     r"([DIWEFUA]), \[[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+ #[0-9]+|Started [A-Z]+ \"|Processing by \S+#\S+|"
-    r"Completed [0-9]{3} |ActionController::|method=[A-Z]+ path=\S+ format=\S+ controller="
+    rf"Completed [0-9]{{3}} |ActionController::|method=[A-Z]+ path=\S+ format=\S+ controller=|{legacy.STRONG}"
 )
 WEAK_RE = re.compile(
     r"\.rb:[0-9]+:in |^\s*Parameters: |Can't verify CSRF|^App [0-9]+ (?:stdout|stderr|output):|"
-    r"^[0-9]{1,2}:[0-9]{2}:[0-9]{2} [AP]M \S+\s+\||^heroku/router "
+    rf"^[0-9]{{1,2}}:[0-9]{{2}}:[0-9]{{2}} [AP]M \S+\s+\||^heroku/router |{legacy.WEAK}"
 )
+SYSLOG_PY_RE = re.compile(SYSLOG_RE)
 
 
 def _q(text: str) -> str:
@@ -59,15 +68,19 @@ WITH l AS (
 p AS (
   SELECT line_no, line,
     regexp_extract(line, {_q(HEADER_RE)}, ['pre', 'sev', 'ts', 'pid', 'rest']) AS h,
-    regexp_extract(line, {_q(PASSENGER_RE)}, ['ppid', 'prest']) AS pg
+    regexp_extract(line, {_q(PASSENGER_RE)}, ['ppid', 'prest']) AS pg,
+    regexp_extract(line, {_q(SYSLOG_RE)}, {SYSLOG_PARTS}) AS sy
   FROM l
 ),
 q AS (
   SELECT line_no, line, h.ts <> '' AS has_header, nullif(h.ts, '') AS header_ts,
-    coalesce(nullif(h.pid, ''), nullif(pg.ppid, '')) AS pid,
+    nullif(sy.sts, '') AS syslog_ts,
+    coalesce(nullif(h.pid, ''), nullif(pg.ppid, ''), nullif(sy.spid, ''),
+             CASE WHEN sy.sts <> '' THEN sy.shost || ':' || sy.stag END) AS pid,
     nullif(regexp_extract(h.pre, '^app/(\\S+)', 1), '') AS dyno,
     CASE WHEN h.ts <> '' THEN h.rest
          WHEN pg.ppid <> '' THEN pg.prest
+         WHEN sy.sts <> '' THEN sy.body
          ELSE regexp_replace(line, {_q(FOREMAN_RE)}, '') END AS msg0
   FROM p
 ),
@@ -76,14 +89,18 @@ t AS (
     regexp_extract(msg0, '^\\s*((?:\\[[^\\]]*\\] ?)*)(.*)$', ['tags', 'msg']) AS tm
   FROM q
 ),
+t2 AS (
+  SELECT *, tm.msg AS msg, {legacy.line_items_sql('tm.msg')} FROM t
+),
 u AS (
-  SELECT *, tm.msg AS msg,
+  SELECT *,
     list_filter(regexp_extract_all(tm.tags, '\\[([^\\]]*)\\]', 1), lambda x: regexp_full_match(x, {_q(RID_RE)}))[1] AS rid,
     list_filter(regexp_extract_all(tm.tags, '\\[([^\\]]*)\\]', 1),
                 lambda x: NOT regexp_full_match(x, {_q(RID_RE)}) AND NOT regexp_full_match(x, '-+'))[1] AS host_tag,
-    regexp_matches(tm.msg, '^\\s*Started [A-Z]+ "') AS is_started,
-    has_header OR pid IS NOT NULL AS anchored
-  FROM t
+    regexp_matches(tm.msg, '^\\s*Started [A-Z]+ "') OR is_processing AS is_started,
+    has_header OR pid IS NOT NULL AS anchored,
+    {legacy.session_wrap_sql()}
+  FROM t2
 ),
 v AS (
   SELECT *,
@@ -101,8 +118,20 @@ w AS (
 x AS (
   SELECT *,
     coalesce(grp_anchor, last_value(grp_anchor IGNORE NULLS) OVER (ORDER BY line_no ROWS UNBOUNDED PRECEDING),
-             'p::' || nth_started) AS grp
+             'p::' || nth_started) AS grp0
   FROM w
+),
+y AS (
+  SELECT *,
+    sum(CASE WHEN is_completed THEN 1 ELSE 0 END) OVER (PARTITION BY grp0 ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS nth_completed
+  FROM x
+),
+z AS (
+  SELECT *,
+    -- plain logs: a second Completed line ends some other request (see the module docstring)
+    CASE WHEN nth_completed > 1 AND NOT has_header AND NOT starts_with(grp0, 'r:')
+         THEN grp0 || '+' || (nth_completed - 1) ELSE grp0 END AS grp
+  FROM y
 ),
 rec AS (
   SELECT grp,
@@ -110,15 +139,19 @@ rec AS (
     count(*) AS n_lines,
     arg_min(line, line_no) AS raw_line,
     min(header_ts) AS header_ts,
+    arg_min(syslog_ts, line_no) AS syslog_ts,
+    bool_or(is_started) AS has_start,
+    bool_or(is_completed) AS has_end,
     string_agg(msg, chr(10) ORDER BY line_no) AS message,
     max(regexp_extract(msg, {_q(STARTED_RE)}, ['m', 'u', 'ip', 'at'])) FILTER (WHERE is_started) AS s,
     max(regexp_extract(msg, {_q(COMPLETED_RE)}, ['st', 'ms'])) FILTER (WHERE regexp_matches(msg, 'Completed [0-9]{{3}}')) AS c,
     max(regexp_extract(msg, {_q(LOGRAGE_RE)}, ['m', 'u', 'st'])) FILTER (WHERE regexp_matches(msg, 'method=[A-Z]+ path=')) AS lg,
     max(regexp_extract(msg, 'Processing by (\\S+) as', 1)) FILTER (WHERE contains(msg, 'Processing by')) AS controller,
-    min(regexp_extract(msg, {_q(EXCEPTION_RE)}, 1)) FILTER (WHERE regexp_matches(msg, {_q(EXCEPTION_RE)})) AS exception,
+    arg_min(regexp_extract(msg, {_q(EXCEPTION_RE)}, 1), line_no) FILTER (WHERE regexp_matches(msg, {_q(EXCEPTION_RE)})) AS exception,
+    {legacy.record_items_sql()},
     any_value(rid2) AS request_id,
     coalesce(any_value(host_tag), any_value(dyno)) AS host
-  FROM x GROUP BY grp
+  FROM z GROUP BY grp
 )
 SELECT *,
   regexp_extract(s.at, '([+-][0-9]{{4}})$', 1) AS started_offset
@@ -127,48 +160,94 @@ FROM rec
 
 
 class RailsParser(Parser):
-    """Rails (ActiveSupport::Logger / TaggedLogging) request logs."""
+    """Rails request logs: Logger/TaggedLogging (3+), plain Rails 3+, Rails 1.x/2.x."""
 
     family = "rails"
 
     def detect_score(self, lines: list[str]) -> float:
         if not lines:
             return 0.0
-        strong = sum(1 for line in lines if STRONG_RE.search(line))
-        if not strong:
-            return 0.0
-        weak = sum(1 for line in lines if not STRONG_RE.search(line) and WEAK_RE.search(line))
-        return (strong + weak) / len(lines)
+        strong = known = 0
+        inside = False  # between a line that opens a request and its Completed line
+        for line in lines:
+            m = SYSLOG_PY_RE.match(line)
+            body = m.group(5) if m else line
+            is_strong = bool(STRONG_RE.search(body))
+            strong += is_strong
+            if is_strong or inside or WEAK_RE.search(body):
+                known += 1
+            if legacy.OPENER_PY_RE.search(body):
+                inside = True
+            elif legacy.CLOSER_PY_RE.search(body):
+                inside = False
+        return known / len(lines) if strong else 0.0
 
     def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
-        for first, text in iter_line_chunks(job.path, job.start_byte, job.first_line, job.chunk_bytes):
+        ctx = year_context(job)
+        records = self.records_sql("lines", yearless_ts_sql("syslog_ts", ctx))
+        for first, text in record_chunks(job):
             lines_relation(con, first, text)
-            yield Batch(relation=self.relation("lines"))
+            # materialised, so the warnings' line counts cost no second parse
+            con.execute(f"CREATE OR REPLACE TEMP TABLE rails_records AS {records}")
+            zoneless, yearless = con.execute(
+                "SELECT coalesce(sum(n_lines) FILTER (WHERE ts_from = 'processing'), 0), "
+                "coalesce(sum(n_lines) FILTER (WHERE ts_from = 'syslog'), 0) FROM rails_records"
+            ).fetchall()[0]
+            if zoneless:
+                job.warn(legacy.ZONE_WARNING, int(zoneless))
+            warn_yearless(job, ctx, yearless)
+            yield Batch(relation=self.relation("rails_records"))
 
     @staticmethod
-    def relation(table: str) -> str:
+    def records_sql(table: str, yearless_ts: str) -> str:
+        """One row per request of the chunk in ``table``, with its timestamp and where it came from.
+
+        Args:
+            table: a relation of (line_no, line).
+            yearless_ts: SQL completing ``syslog_ts`` (``Jun 16 09:29:41``) with a year.
+        """
         started_ts = started_ts_sql("nullif(s.at, '')")
         header_ts = (
             "CASE WHEN started_offset <> '' "
             "THEN try_strptime(header_ts || ' ' || started_offset, '%Y-%m-%dT%H:%M:%S.%f %z') "
             "ELSE try_cast(header_ts AS TIMESTAMP) AT TIME ZONE 'UTC' END"
         )
+        grouped = GROUPING_SQL.replace("{table}", table)
+        # the first full timestamp wins; the syslog prefix's year-less one is the last resort
+        return f"""
+SELECT *, coalesce(ts_header, ts_started, ts_processing, ts_syslog) AS ts,
+  CASE WHEN ts_header IS NOT NULL THEN 'header' WHEN ts_started IS NOT NULL THEN 'started'
+       WHEN ts_processing IS NOT NULL THEN 'processing' WHEN ts_syslog IS NOT NULL THEN 'syslog' END AS ts_from
+FROM (
+  SELECT *, {header_ts} AS ts_header, {started_ts} AS ts_started, {legacy.processing_ts_sql()} AS ts_processing,
+    CASE WHEN syslog_ts IS NOT NULL THEN {yearless_ts} END AS ts_syslog
+  FROM ({grouped})
+)"""
+
+    @staticmethod
+    def relation(table: str) -> str:
+        """Raw columns over a table made by :meth:`records_sql`."""
         exprs = {
-            "ts": f"coalesce({header_ts}, {started_ts})",
+            "ts": "ts",
             "kind": "'request'",
-            "method": "coalesce(nullif(s.m, ''), nullif(lg.m, ''))",
-            "uri": "coalesce(nullif(s.u, ''), nullif(lg.u, ''))",
-            "client_ip": "nullif(s.ip, '')",
-            "status": "try_cast(coalesce(nullif(c.st, ''), nullif(lg.st, '')) AS INTEGER)",
-            "latency_ms": "try_cast(nullif(c.ms, '') AS DOUBLE)",
-            "controller": "nullif(controller, '')",
-            "exception": "nullif(exception, '')",
+            "method": "coalesce(nullif(s.m, ''), nullif(lg.m, ''), nullif(p2.m, ''))",
+            "uri": f"coalesce(nullif(s.u, ''), nullif(lg.u, ''), {legacy.uri_sql()})",
+            "vhost": legacy.vhost_sql(),
+            "client_ip": "coalesce(nullif(s.ip, ''), nullif(p2.ip, ''))",
+            "status": "coalesce(try_cast(coalesce(nullif(c.st, ''), nullif(lg.st, ''), nullif(c2.st, '')) AS INTEGER), "
+            f"{legacy.rescue_status_sql()})",
+            "latency_ms": f"coalesce(try_cast(nullif(c.ms, '') AS DOUBLE), {legacy.latency_sql()})",
+            "controller": "coalesce(nullif(controller, ''), nullif(p2.ctl, ''))",
+            "exception": "coalesce(nullif(exception, ''), nullif(error_line, ''))",
+            # a cookie-store session is wrapped over lines: the whole value is the cookie
+            "session_cookie": "nullif(session_head || coalesce(session_tail, ''), '')",
             "message": "message",
             "request_id": "request_id",
             "host": "host",
             "line_no": "line_no",
             "raw_line": "raw_line",
             "n_lines": "n_lines",
+            "reject": "CASE WHEN ts IS NULL AND has_end AND NOT has_start "
+            "THEN 'request end without its start line (interleaved or cut log)' END",
         }
-        grouped = GROUPING_SQL.replace("{table}", table)
-        return f"(SELECT {complete_raw(exprs)} FROM ({grouped}))"
+        return f"(SELECT {complete_raw(exprs)} FROM {table})"
