@@ -8,9 +8,10 @@ hash of its first line finds the candidates, and the hash of the content up
 to what a candidate covered proves the file continues it. Only what lies
 beyond is ingested, whatever the file is called or however it is packed.
 
-Only whole lines are taken: a last line without its newline (the logger is
-still writing it) is held back until it is complete, except in a compressed
-file, which no one writes to any more.
+Only whole lines are taken from a live file: a last line without its
+newline in a file modified in the last five minutes (the logger is still
+writing it) is held back until it is complete. A compressed file, or one
+left alone for longer, is finished and its last line counts.
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ STDIN_LABEL = "<stdin>"
 # A file with at least this share of its lines rejected is not stored unless
 # the user allows it: the format is most likely wrong.
 REJECT_ALL_SHARE = 0.9
+# A file modified this recently may be mid-write: its unfinished last line waits.
+LIVE_SECONDS = 300
 REJECT_ALL_MIN_LINES = 10  # a smaller file is an excerpt: its rejects are kept
 
 
@@ -244,8 +246,11 @@ class Ingestor:
         start_byte = covered.end_byte if covered else 0
         # A live file's unfinished last line waits for its newline; a
         # compressed (rotated) file will not grow, so its last line counts.
-        # (a cut compressed file is not finished: its cut line waits for the whole file)
-        end_byte = scan.size if (compressed and not scan.truncated) or final else scan.complete_end
+        # A file written to in the last minutes may be mid-line; an older one
+        # without a final newline is simply finished. (A cut compressed file
+        # is not finished: its cut line waits for the whole file.)
+        live = not compressed and time.time() - path.stat().st_mtime < LIVE_SECONDS
+        end_byte = scan.size if (final or not (live or scan.truncated)) else scan.complete_end
         end_hash = scan.total_hash if end_byte == scan.size else scan.full_hash
         if end_byte < scan.size:
             result.warnings.append(IngestWarning(
