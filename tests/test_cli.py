@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -120,3 +121,21 @@ def test_stdin_dash(tmp_path):
 def test_progress_is_silent_when_piped(access_log, tmp_path):
     proc = _run("ingest", "--lake", str(tmp_path / "lake"), str(access_log))
     assert proc.returncode == 0 and proc.stderr == ""
+
+
+def test_readme_lists_every_format():
+    from sessionlens.formats import load_specs
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    missing = [s.name for s in load_specs() if f"`{s.name}`" not in readme]
+    assert not missing, missing
+
+
+def test_formats_command_shows_every_format_with_a_sample(tmp_path):
+    from sessionlens.formats import load_specs
+
+    result = CliRunner().invoke(cli, ["formats"])
+    assert result.exit_code == 0
+    for spec in load_specs():
+        assert spec.name in result.output
+    assert result.output.count("sample:") == len(load_specs())
