@@ -109,19 +109,23 @@ def _rates(con, start: datetime, end: datetime) -> tuple[int, int]:
 def exposure(change: Change, linked: list[Change]) -> list[tuple[str, list[str]]]:
     """The (dimension, values) a change's scope or its linked inferred changes name."""
     out: list[tuple[str, list[str]]] = []
-    scope = dict(change.scope)
+    # a scope that is not an object (a lake written before markers were checked) names nothing
+    scope = dict(change.scope) if isinstance(change.scope, dict) else {}
     for inf in linked:
-        for k, v in inf.scope.items():
+        for k, v in (inf.scope.items() if isinstance(inf.scope, dict) else ()):
             scope.setdefault(k, v)
-    if scope.get("cookie_format"):
-        out.append(("cookie_format", [scope["cookie_format"]]))
-    if scope.get("version"):
-        out.append(("app_version", [scope["version"]]))
-    if scope.get("edge_worker"):
-        out.append(("edge_worker", [scope["edge_worker"]]))
-    if scope.get("hosts"):
-        out.append(("host", list(scope["hosts"])))
+    for key, dim in (("cookie_format", "cookie_format"), ("version", "app_version"), ("edge_worker", "edge_worker"),
+                     ("hosts", "host")):
+        values = _scope_values(scope.get(key))
+        if values:
+            out.append((dim, values))
     return out
+
+
+def _scope_values(value) -> list[str]:
+    """A scope value as the texts to match: a string or number, or a list of them; anything else is skipped."""
+    items = value if isinstance(value, (list, tuple)) else [value]
+    return [str(x) for x in items if isinstance(x, (str, int, float)) and not isinstance(x, bool) and str(x)]
 
 
 def score_cause(con, spike: Spike, change: Change, linked: list[Change], segs: list[Segment],

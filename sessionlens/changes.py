@@ -7,24 +7,31 @@ taking over on hosts (a rolling deploy is the set of those), a cookie format
 first seen, and the edge worker's verdict or the cache status mix switching.
 An inferred change that matches a written one is linked to it, not listed
 twice.
+
+Marker files are read in :mod:`sessionlens.markers`, record by record, each
+checked by the rules of :mod:`sessionlens.markers_validate`. Written changes
+are removed with :func:`remove_changes` (``sessionlens changes remove``).
+Stored changes are read defensively: nothing a lake holds in the ``changes``
+table, even from before records were checked, may crash a reader.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import xxhash
 
-from .errors import InputError
+from .errors import InputError, LakeError
 from .lake import Lake, now_iso
+from .markers_validate import KINDS, RecordError, clean, record_id, scope_of_stored
+from .markers_validate import parse_time as check_time
+from .markers_validate import scope as check_scope
 
-KINDS = ("deploy", "rollback", "config", "feature_flag", "cookie", "edge_worker", "cache", "session_store", "maintenance", "other")
+__all__ = ["KINDS", "Change", "MarkerFile", "read_marker_file", "read_markers", "detect_marker_format", "import_markers",
+           "add_change", "remove_changes", "written_changes", "all_changes", "parse_time"]
 
 
 @dataclass
@@ -58,169 +65,28 @@ def iso(t: datetime) -> str:
 
 
 def parse_time(value) -> datetime:
-    """RFC 3339 text, or epoch seconds / milliseconds / nanoseconds."""
-    if value is None or value == "":
-        raise ValueError("no time")
-    if isinstance(value, (int, float)) or (isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value)):
-        x = float(value)
-        x = x / 1e9 if abs(x) >= 1e16 else x / 1e3 if abs(x) >= 1e11 else x
-        return datetime.fromtimestamp(x, timezone.utc)
-    t = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00").replace(" ", "T", 1))
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    """RFC 3339 text, or epoch seconds / milliseconds / nanoseconds, within 1990 .. now + 1 day.
 
-
-# Most specific first: an annotation tagged "edge_worker, deploy" is about the worker.
-_KIND_PRIORITY = ("edge_worker", "cookie", "session_store", "cache", "feature_flag", "rollback", "maintenance",
-                  "config", "deploy", "other")
-
-
-def _kind(text: str | None, default: str = "other") -> str:
-    """Maps a tag, type or action to one of KINDS."""
-    t = (text or "").lower()
-    for k in _KIND_PRIORITY:
-        if k in t:
-            return k
-    if "rollback" in t or "revert" in t:
-        return "rollback"
-    if "flag" in t:
-        return "feature_flag"
-    if "worker" in t:
-        return "edge_worker"
-    if "cach" in t or "development mode" in t or "purge" in t:
-        return "cache"
-    if "release" in t or "deploy" in t:
-        return "deploy"
-    if "setting" in t or "config" in t:
-        return "config"
-    return default
-
-
-# --- reading marker files ------------------------------------------------------
-
-
-def detect_marker_format(path: Path) -> str | None:
-    """Names a marker file's format from its content, or None."""
-    try:
-        text = path.read_text(errors="replace")[:200_000]
-    except OSError:
-        return None
-    stripped = text.lstrip()
-    first = stripped.splitlines()[0] if stripped else ""
-    if first.startswith("id,") and ",at" in first:
-        return "sessionlens-csv"
-    try:
-        whole = json.loads(text)
-    except ValueError:
-        whole = None
-    if isinstance(whole, dict) and isinstance(whole.get("result"), list):
-        return "cloudflare-audit-v2"
-    if isinstance(whole, list) and whole and isinstance(whole[0], dict):
-        if "time" in whole[0] and ("text" in whole[0] or "tags" in whole[0]):
-            return "grafana"
-        if "start_time" in whole[0]:
-            return "honeycomb"
-    try:
-        obj = json.loads(first)
-    except ValueError:
-        return None
-    if isinstance(obj, dict):
-        if "id" in obj and "at" in obj:
-            return "sessionlens-jsonl"
-        if "When" in obj and ("ActionType" in obj or "ResourceType" in obj):
-            return "cloudflare-audit-v1"
-    return None
-
-
-def read_markers(path: Path) -> tuple[list[Change], list[str]]:
-    """Reads a marker file; returns (changes, problems with their line or index)."""
-    fmt = detect_marker_format(path)
-    if fmt is None:
-        raise InputError(f"{path}: not a marker file sessionlens knows (sessionlens JSON lines/CSV, Grafana, Honeycomb, Cloudflare audit)")
-    text = path.read_text(errors="replace")
-    changes: list[Change] = []
-    problems: list[str] = []
-
-    def attempt(where: str, make):
-        try:
-            changes.append(make())
-        except (KeyError, ValueError, TypeError) as exc:
-            problems.append(f"{path.name} {where}: {type(exc).__name__}: {exc}")
-
-    if fmt == "sessionlens-jsonl":
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                attempt(f"line {n}", lambda line=line: _from_sessionlens(json.loads(line), fmt))
-    elif fmt == "sessionlens-csv":
-        for n, row in enumerate(csv.DictReader(io.StringIO(text)), 2):
-            attempt(f"line {n}", lambda row=row: _from_sessionlens(row, fmt))
-    elif fmt == "grafana":
-        for n, a in enumerate(json.loads(text)):
-            attempt(f"item {n}", lambda a=a: Change(
-                id=f"grafana-{a['id']}", at=parse_time(a["time"]),
-                end=parse_time(a["timeEnd"]) if a.get("timeEnd") and a.get("timeEnd") != a.get("time") else None,
-                kind=_kind(" ".join(a.get("tags", [])) + " " + a.get("text", "")), label=a.get("text", ""),
-                detail=", ".join(a.get("tags", [])), origin="grafana"))
-    elif fmt == "honeycomb":
-        for n, m in enumerate(json.loads(text)):
-            attempt(f"item {n}", lambda m=m: Change(
-                id=str(m.get("id") or f"honeycomb-{m['start_time']}"), at=parse_time(m["start_time"]),
-                end=parse_time(m["end_time"]) if m.get("end_time") else None,
-                kind=_kind(m.get("type"), "other"), label=m.get("message", ""), detail=m.get("url", ""),
-                origin="honeycomb"))
-    elif fmt == "cloudflare-audit-v2":
-        for n, r in enumerate(json.loads(text)["result"]):
-            attempt(f"result {n}", lambda r=r: _from_cf_v2(r))
-    elif fmt == "cloudflare-audit-v1":
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                attempt(f"line {n}", lambda line=line: _from_cf_v1(json.loads(line)))
-    return changes, problems
-
-
-def _from_sessionlens(d: dict, fmt: str) -> Change:
-    scope = d.get("scope") or {}
-    if isinstance(scope, str):
-        scope = json.loads(scope) if scope.strip() else {}
-    kind = d.get("kind") or "other"
-    if kind not in KINDS:
-        raise ValueError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
-    if not d.get("id"):
-        raise ValueError("no id")
-    return Change(id=str(d["id"]), at=parse_time(d["at"]), end=parse_time(d["end"]) if d.get("end") else None,
-                  kind=kind, label=d.get("label") or "", scope=scope, detail=d.get("detail") or "", origin=fmt)
-
-
-def _from_cf_v2(r: dict) -> Change:
-    action = r.get("action")
-    if isinstance(action, dict):
-        when, what, desc = action.get("time"), action.get("type", ""), action.get("description", "")
-    else:  # the older shape: "action": "zone.settings.change", "timestamp": ...
-        when, what, desc = r.get("timestamp") or r.get("when"), str(action or ""), ""
-    resource = r.get("resource") or (r.get("resources") or [{}])[0]
-    product = " ".join(str(resource.get(k, "")) for k in ("product", "type", "resource_type"))
-    rid = r.get("id") or "cf-audit-" + xxhash.xxh3_64_hexdigest(json.dumps(r, sort_keys=True).encode())[:10]
-    return Change(id=str(rid), at=parse_time(when), kind=_kind(f"{product} {desc} {what}", "config"),
-                  label=desc or what, detail=product.strip(), origin="cloudflare-audit",
-                  scope={"zone": (r.get("zone") or {}).get("name")} if r.get("zone") else {})
-
-
-def _from_cf_v1(d: dict) -> Change:
-    return Change(id=str(d.get("ID") or "cf-audit-" + xxhash.xxh3_64_hexdigest(json.dumps(d, sort_keys=True).encode())[:10]),
-                  at=parse_time(d["When"]), kind=_kind(f"{d.get('ResourceType', '')} {d.get('ActionType', '')}", "config"),
-                  label=f"{d.get('ActionType', '')} {d.get('ResourceType', '')}".strip(), detail=json.dumps(d.get("Metadata") or {}),
-                  origin="cloudflare-audit")
+    Raises ValueError (a RecordError) for anything else, never an overflow.
+    """
+    return check_time(value)
 
 
 # --- storing -----------------------------------------------------------------------
 
 
 def written_changes(lake: Lake) -> list[Change]:
-    """The changes stored in the lake (imported or added), oldest first."""
+    """The changes stored in the lake (imported or added), oldest first.
+
+    Read defensively: a lake written before records were checked may hold a
+    scope that is not an object (read as ``{}``) or an end before the start.
+    """
     con = lake.connect()
-    rel = con.sql('SELECT id, "at", "end", kind, label, scope, detail, origin FROM changes ORDER BY "at"')
+    rel = con.sql('SELECT id, "at", "end", kind, label, scope, detail, origin FROM changes WHERE "at" IS NOT NULL ORDER BY "at"')
     out = []
     for cid, at, end, kind, label, scope, detail, origin in rel.fetchall():
-        out.append(Change(id=cid, at=at, end=end, kind=kind, label=label or "", scope=json.loads(scope or "{}"),
+        out.append(Change(id=str(cid or ""), at=at, end=end if end is not None and end >= at else None,
+                          kind=kind or "other", label=label or "", scope=scope_of_stored(scope),
                           detail=detail or "", origin=origin or ""))
     return out
 
@@ -266,19 +132,35 @@ def store(lake: Lake, changes: list[Change], locked: bool = False) -> tuple[int,
     return len(new), skipped
 
 
+def __getattr__(name: str):
+    """Marker files are read in markers.py; their names stay importable from here."""
+    if name in ("MarkerFile", "detect_marker_format", "read_marker_file", "read_markers"):
+        from . import markers
+
+        return getattr(markers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def import_markers(lake_dir: str | Path, paths: list[str]) -> dict:
-    """Imports marker files into a lake (created if missing)."""
-    lake = Lake(lake_dir, create=True)
-    changes, problems = [], []
+    """Imports marker files into a lake (created if missing).
+
+    Good records are stored, bad ones listed in ``rejected`` with file, line
+    and reason (``read`` = added + skipped_existing + rejected). Unlike
+    ``ingest``, an import does not write the rejects table, which accounts
+    for ingested files.
+    """
+    from . import markers
+
+    files = []
     for p in paths:
         path = Path(p)
         if not path.is_file():
             raise InputError(f"{p}: no such file")
-        c, pr = read_markers(path)
-        changes += c
-        problems += pr
-    added, skipped = store(lake, changes)
-    return {"read": len(changes) + len(problems), "added": added, "skipped_existing": skipped, "rejected": problems}
+        files.append(markers.read_marker_file(path))
+    changes = [c for f in files for c in f.changes]
+    added, skipped = store(Lake(lake_dir, create=True), changes)
+    return {"read": sum(f.read for f in files), "added": added, "skipped_existing": skipped,
+            "rejected": [m for f in files for m in f.problems()]}
 
 
 def add_change(lake_dir: str | Path, at: str, kind: str, label: str, scope: list[str] | None = None,
@@ -287,10 +169,13 @@ def add_change(lake_dir: str | Path, at: str, kind: str, label: str, scope: list
     if kind not in KINDS:
         raise InputError(f"--kind must be one of {', '.join(KINDS)}")
     try:
-        when = parse_time(at)
-        until = parse_time(end) if end else None
-    except ValueError as exc:
-        raise InputError(f"unreadable time: {exc}") from None
+        when = check_time(at, "auto", "--at")
+        until = check_time(end, "auto", "--end") if end else None
+        if until is not None and until < when:
+            raise RecordError("--end", "is before --at")
+        cid = record_id(change_id, "--id") if change_id is not None else f"manual-{when:%Y%m%dT%H%M}-{kind}"
+    except RecordError as exc:
+        raise InputError(str(exc)) from None
     sc: dict = {}
     for item in scope or []:
         if "=" not in item:
@@ -298,12 +183,74 @@ def add_change(lake_dir: str | Path, at: str, kind: str, label: str, scope: list
         k, v = item.split("=", 1)
         k = {"host": "hosts", "path": "paths"}.get(k, k)
         sc[k] = [x for x in v.split(",") if x] if k in ("hosts", "paths") else v
-    cid = change_id or f"manual-{when:%Y%m%dT%H%M}-{kind}"
-    change = Change(id=cid, at=when, end=until, kind=kind, label=label, scope=sc, detail=detail, origin="manual")
+    try:
+        sc = check_scope(sc)
+    except RecordError as exc:
+        raise InputError(f"--{exc}") from None
+    change = Change(id=cid, at=when, end=until, kind=kind, label=clean(label), scope=sc, detail=clean(detail),
+                    origin="manual")
     added, _ = store(Lake(lake_dir, create=True), [change])
     if not added:
         raise InputError(f"a change with id {cid} exists already")
     return change
+
+
+def remove_changes(lake_dir: str | Path, ids: list[str]) -> list[str]:
+    """Removes written changes by id, all of them or none; returns the ids removed.
+
+    The change files holding them are rewritten without them and the
+    manifest naming the new files replaces the old one atomically, so a
+    reader sees the changes either all there or all gone. Inferred changes
+    (``inferred:...``) are recomputed from the logs on every analysis and
+    cannot be removed. A removed change comes back if its marker file is
+    imported again (``ingest`` skips files it has seen).
+    """
+    import pyarrow.parquet as pq
+
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        raise InputError("name at least one change id to remove")
+    lake = Lake(lake_dir)
+    with lake.writer():
+        manifest = lake.read_manifest()
+        parts = list(manifest.extra_parts.get("changes", []))
+        tables, found = {}, set()
+        for rel in parts:
+            try:
+                table = pq.read_table(lake.root / rel)
+            except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+                raise LakeError(f"{lake.root / rel}: unreadable change file ({str(exc).splitlines()[0]})") from None
+            hit = set(table.column("id").to_pylist()) & set(wanted)
+            if hit:
+                tables[rel], found = table, found | hit
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            first = missing[0]
+            why = (f"{first} is an inferred change: it is recomputed from the logs on every analysis and cannot be removed"
+                   if first.startswith("inferred:") else f"no written change has the id {first}")
+            more = f" ({len(missing) - 1} more id(s) not found)" if len(missing) > 1 else ""
+            raise InputError(f"{why}{more}; nothing was removed")
+        new_parts = []
+        stamp = now_iso()
+        for rel in parts:
+            if rel not in tables:
+                new_parts.append(rel)
+                continue
+            table = tables[rel]
+            keep = [i for i, cid in enumerate(table.column("id").to_pylist()) if cid not in found]
+            if not keep:
+                continue
+            name = xxhash.xxh3_64_hexdigest(f"{rel}:{stamp}:{','.join(sorted(found))}".encode())
+            tmp = lake.staging_dir(f"changes-remove-{name}") / "part.parquet"
+            pq.write_table(table.take(keep), tmp, compression="zstd")
+            new_rel = str(Path("changes") / f"part-{name}.parquet")
+            tmp.replace(lake.root / new_rel)
+            new_parts.append(new_rel)
+        manifest.extra_parts["changes"] = new_parts
+        lake.write_manifest(manifest)
+        for rel in tables:
+            (lake.root / rel).unlink(missing_ok=True)
+    return [i for i in wanted if i in found]
 
 
 # --- inferring -------------------------------------------------------------------

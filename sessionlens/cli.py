@@ -61,12 +61,14 @@ def cli() -> None:
 @click.option("--keep-raw-ips", is_flag=True, help="Also store client IPs unhashed, in `client_ip` (hashed only by default).")
 @click.option("--year", type=int, metavar="YYYY",
               help="Year of timestamps that carry none (syslog); default: the file's modification year.")
+@click.option("--not-before", metavar="TIME", help="Reject records dated before this (default: 1990-01-01).")
+@click.option("--not-after", metavar="TIME", help="Reject records dated after this (default: one day after now).")
 @click.option("--allow-rejects", is_flag=True,
               help="Store a file even if nearly all its lines are rejected (by default it stores nothing and fails).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.argument("paths", nargs=-1, required=True)
 def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session_cookie, version_header, edge_header,
-           client_ip_from, keep_raw_ips, year, allow_rejects, as_json, paths):
+           client_ip_from, keep_raw_ips, year, not_before, not_after, allow_rejects, as_json, paths):
     """Ingest log files into a lake.
 
     PATHS are files, directories, globs or '-' for standard input; .gz and
@@ -92,6 +94,8 @@ def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session
             client_ip_from=client_ip_from,
             keep_raw_ips=keep_raw_ips,
             year=year,
+            not_before=not_before,
+            not_after=not_after,
         )
         files = expand_paths(paths)
         with _progress(files) as progress:
@@ -302,7 +306,7 @@ def _print_frame(frame, limit: int) -> None:
 
 @cli.group()
 def changes():
-    """Record what changed: import marker files, add one by hand, list them.
+    """Record what changed: import marker files, add one by hand, list or remove them.
 
     \b
     Examples:
@@ -310,6 +314,7 @@ def changes():
       sessionlens changes add --lake lake/ --at 2023-09-19T16:09:00Z --kind deploy \\
         --label "v1.41.0 canary" --scope host=web07
       sessionlens changes list --lake lake/
+      sessionlens changes remove --lake lake/ deploy-1041
     """
 
 
@@ -363,6 +368,28 @@ def changes_add(lake, at, end, kind, label, scope, change_id):
     except SessionlensError as exc:
         raise _fail(exc) from None
     click.echo(f"added {change.id}")
+
+
+@changes.command("remove")
+@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@click.argument("ids", nargs=-1, required=True)
+def changes_remove(lake, ids):
+    """Remove written changes (imported or added) by id: all of them or none.
+    Inferred changes (inferred:...) are recomputed from the logs on every
+    analysis and cannot be removed. Importing the marker file again adds a
+    removed change back.
+
+    \b
+    Example:
+      sessionlens changes remove --lake lake/ deploy-1041 canary-1
+    """
+    from .changes import remove_changes
+
+    try:
+        removed = remove_changes(lake, list(ids))
+    except SessionlensError as exc:
+        raise _fail(exc) from None
+    click.echo(f"removed {len(removed)} change(s): {', '.join(removed)}")
 
 
 @changes.command("list")
@@ -474,7 +501,10 @@ def report(lake, out, fmt, since, until):
 @click.option("--until", help="End of the night (default: the newest event in the lake).")
 @click.option("--fail-on", "fail_on", type=click.Choice(["spike", "anomaly"]), help="Exit 3 when this was found.")
 @click.option("--webhook", metavar="URL", help="POST a short JSON summary ({\"text\": ...}, Slack-compatible).")
-def nightly(inbox, lake, out, until, fail_on, webhook):
+@click.option("--webhook-timeout", "webhook_timeout", default=30.0, show_default=True, metavar="SECONDS",
+              type=click.FloatRange(min=0, min_open=True),
+              help="Total deadline of the webhook post, retries included.")
+def nightly(inbox, lake, out, until, fail_on, webhook, webhook_timeout):
     """The scheduled job: ingest what is new, analyse the last 24 hours
     against the history, write reports, print one line per finding.
 
@@ -490,12 +520,13 @@ def nightly(inbox, lake, out, until, fail_on, webhook):
     from .nightly import run_nightly
 
     try:
-        result = run_nightly(inbox, lake, out, until, webhook)
+        result = run_nightly(inbox, lake, out, until, webhook, webhook_timeout=webhook_timeout)
     except SessionlensError as exc:
         raise _fail(exc) from None
-    for line in result.findings or ["nothing unusual"]:
+    for line in result.lines():
         click.echo(line)
-    click.echo(f"report: {result.report}", err=True)
+    if result.report:
+        click.echo(f"report: {result.report}", err=True)
     if result.webhook_error:
         click.echo(f"warning: {result.webhook_error}", err=True)
     if result.summary.failed:

@@ -6,16 +6,33 @@ against the whole history, writes a dated report, ``latest.html`` and an
 ``index.html`` of all nights, and prints one line per finding. Safe from
 cron: a lock keeps two runs apart, ingest is crash-safe, and every file is
 written to a temporary name and renamed.
+
+Data safety:
+
+* ``out`` (and the lake path, the webhook URL) are checked before anything
+  is ingested, so a wrong ``--out`` fails in a second with one line.
+* The lake's and the output's own directories are never ingested, even when
+  they lie inside the inbox.
+* A night with no new data (the ingest stored no row) is not analysed again:
+  it says "no new data since ...", posts nothing, and leaves the reports of
+  earlier nights as they are (the index says no new data came).
+* The webhook has one total deadline, retries included; a server that
+  answers a byte at a time cannot keep the run past it.
 """
 
 from __future__ import annotations
 
+import email.utils
 import fcntl
 import json
+import math
 import os
 import shutil
+import tempfile
+import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -25,23 +42,32 @@ from pathlib import Path
 from .analyze import Analysis, analyze, parse_when
 from .changes import iso
 from .errors import InputError, LakeLockedError
-from .ingest import IngestSummary, ingest
+from .ingest import IngestSummary, expand_inputs, ingest
 from .report import write_report
 from .summary import headline
 
 DAY = timedelta(hours=24)
 REGISTRY = "nights.json"
+WEBHOOK_TIMEOUT = 30.0  # seconds, all attempts and waits included
 
 
 @dataclass
 class NightlyResult:
     summary: IngestSummary
-    analysis: Analysis
-    report: Path
+    analysis: Analysis | None
+    report: Path | None
     findings: list[str] = field(default_factory=list)
     spikes: int = 0
     anomalies: int = 0
     webhook_error: str | None = None
+    new_data: bool = True
+    note: str | None = None  # "no new data since ..." when nothing new was stored
+
+    def lines(self) -> list[str]:
+        """What the run prints on standard output: one line per finding."""
+        if not self.new_data:
+            return [self.note or "no new data"]
+        return self.findings or ["nothing unusual"]
 
     def exit_code(self, fail_on: str | None) -> int:
         if fail_on == "spike" and self.spikes:
@@ -71,58 +97,212 @@ def _findings(analysis: Analysis, since: datetime) -> tuple[list[str], int, int]
     return lines, spikes, anomalies
 
 
-def post_webhook(url: str, text: str, attempts: int = 3, backoff: float = 1.0) -> str | None:
-    """Posts {"text": ...} (Slack-compatible); returns None, or why it failed after retries."""
-    body = json.dumps({"text": text}).encode()
-    error = None
-    for attempt in range(attempts):
+# --- webhook -------------------------------------------------------------------
+
+
+def _plural(n: int) -> str:
+    return f"{n} attempt{'' if n == 1 else 's'}"
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """A Retry-After header as seconds from now: delta-seconds or an HTTP-date; None if absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
         try:
-            req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                if 200 <= resp.status < 300:
-                    return None
-                error = f"HTTP {resp.status}"
-        except urllib.error.HTTPError as exc:
-            error = f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError) as exc:
-            error = str(getattr(exc, "reason", exc))
-        if attempt + 1 < attempts:
-            time.sleep(backoff * (2 ** attempt))
-    return f"webhook failed after {attempts} attempts: {error}"
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when is None:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
 
 
-def _index(out: Path, nights: dict) -> str:
+def _send(url: str, body: bytes, timeout: float, box: dict) -> None:
+    """One POST; runs in a daemon thread and leaves its outcome in ``box``."""
+    try:
+        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            box["status"], box["retry_after"] = resp.status, resp.headers.get("Retry-After")
+    except urllib.error.HTTPError as exc:
+        box["status"], box["retry_after"] = exc.code, exc.headers.get("Retry-After") if exc.headers else None
+        exc.close()
+    except Exception as exc:  # noqa: BLE001 - connection errors of every kind; nothing may escape the thread
+        box["error"] = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
+
+
+def _retryable(status: int | None) -> bool:
+    """Connection errors, 429 and 5xx are worth another try; any other answer is final."""
+    return status is None or status == 429 or status >= 500
+
+
+def post_webhook(url: str, text: str, timeout: float = WEBHOOK_TIMEOUT, attempts: int = 3,
+                 backoff: float = 1.0) -> str | None:
+    """Posts {"text": ...} (Slack-compatible); returns None, or why it failed.
+
+    ``timeout`` is the total deadline in seconds, retries and waits included.
+    Each attempt runs in a daemon thread joined with the time left, so a
+    server that answers one byte at a time (or a DNS lookup that hangs)
+    cannot hold the caller past the deadline; an abandoned attempt ends with
+    the process. A 4xx answer (other than 429) is final; 429, 5xx and
+    connection errors are retried, after ``Retry-After`` (seconds or an
+    HTTP-date) when the server sends one, else after an exponential backoff,
+    and only while the deadline allows.
+    """
+    deadline = time.monotonic() + timeout
+    body = json.dumps({"text": text}).encode()
+    error = "no attempt made"
+    for attempt in range(1, attempts + 1):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return f"webhook failed after {_plural(attempt - 1)}: {error}; the {timeout:g}s deadline passed"
+        box: dict = {}
+        worker = threading.Thread(target=_send, args=(url, body, remaining, box), name="sessionlens-webhook", daemon=True)
+        worker.start()
+        worker.join(remaining)
+        if worker.is_alive():
+            return f"webhook failed after {_plural(attempt)}: no complete answer within the {timeout:g}s deadline"
+        status = box.get("status")
+        if status is not None and 200 <= status < 300:
+            return None
+        error = f"HTTP {status}" if status is not None else box.get("error", "unknown error")
+        if not _retryable(status):
+            return f"webhook failed after {_plural(attempt)}: {error} (not retried)"
+        if attempt == attempts:
+            break
+        wait = retry_after_seconds(box.get("retry_after"))
+        if wait is None:
+            wait = backoff * (2 ** (attempt - 1))
+        if time.monotonic() + wait >= deadline:
+            return (f"webhook failed after {_plural(attempt)}: {error}; the next try (in {wait:g}s) "
+                    f"would pass the {timeout:g}s deadline")
+        time.sleep(wait)
+    return f"webhook failed after {_plural(attempts)}: {error}"
+
+
+def _slack_escape(text: str) -> str:
+    """Slack reads <...> as links and mentions: its docs ask for &, < and > as entities."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+# --- checks, ingest, index -------------------------------------------------------
+
+
+def _check_webhook(url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise InputError(f"--webhook {url}: not an http(s) URL")
+
+
+def _check_dir(path: Path, what: str) -> None:
+    """Creates ``path`` if missing and proves it writable (a probe file): one-line InputError if not."""
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{what} {path}: exists and is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=path, prefix=".sessionlens-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"{what} {path}: cannot write there ({exc.strerror or type(exc).__name__})") from None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _ingest_inbox(lake: Path, inbox: Path, exclude: list[Path], progress=None) -> IngestSummary:
+    """``ingest(lake, [inbox])``, but never a file under an excluded directory (the lake, the reports).
+
+    When such a directory lies inside the inbox, the ingest reads a private
+    view of the inbox instead: the same tree, minus those directories, as
+    symbolic links to the files. Files are labelled by their resolved path,
+    so the lake sees the same names either way.
+    """
+    box = inbox.resolve()
+    if not any(_inside(root, box) for root in exclude):
+        return ingest(lake, [str(inbox)], progress=progress)
+    with tempfile.TemporaryDirectory(prefix="sessionlens-inbox-") as view:
+        for name, _ in expand_inputs([str(inbox)]):
+            path = Path(name)
+            if any(_inside(path.resolve(), root) for root in exclude):
+                continue
+            link = Path(view) / path.relative_to(inbox)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(path.absolute())
+        return ingest(lake, [view], progress=progress)
+
+
+def _last_data_at(lake: Path) -> str | None:
+    """When rows were last stored in the lake (the newest ingest that stored any)."""
+    from .lake import Lake
+
+    times = [s.ingested_at for s in Lake(lake).read_manifest().segments if s.stored and s.ingested_at]
+    return max(times) if times else None
+
+
+def _index(out: Path, nights: dict, note: str | None = None) -> str:
     rows = "".join(
         f"<tr><td><a href=\"{escape(n['report'])}\">{escape(day)}</a></td><td>{n['spikes']}</td><td>{n['anomalies']}</td>"
         f"<td>{'<br>'.join(escape(f) for f in n['findings']) or 'nothing unusual'}</td></tr>"
         for day, n in sorted(nights.items(), reverse=True))
+    banner = f"<p class=note>{escape(note)}</p>" if note else ""
     return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width, initial-scale=1\">"
             "<title>sessionlens nightly</title><style>body{font:15px system-ui,sans-serif;margin:16px}"
             "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:6px;text-align:left;vertical-align:top}"
-            "</style></head><body><h1>sessionlens nightly</h1><p><a href=\"latest.html\">latest report</a></p>"
+            ".note{background:#fff8e1;border-left:5px solid #f1c40f;padding:8px 14px}"
+            f"</style></head><body><h1>sessionlens nightly</h1>{banner}<p><a href=\"latest.html\">latest report</a></p>"
             f"<table><tr><th>night</th><th>spikes</th><th>anomalies</th><th>findings</th></tr>{rows}</table></body></html>")
 
 
 def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str | None = None,
-                webhook: str | None = None, progress=None) -> NightlyResult:
-    """One nightly run; see the module docstring."""
-    inbox, out = Path(inbox), Path(out)
+                webhook: str | None = None, progress=None, webhook_timeout: float = WEBHOOK_TIMEOUT) -> NightlyResult:
+    """One nightly run; see the module docstring.
+
+    Raises InputError before anything is ingested when the inbox, ``out``,
+    the lake path or the webhook URL cannot be used.
+    """
+    inbox, out, lake = Path(inbox), Path(out), Path(lake)
     if not inbox.is_dir():
         raise InputError(f"{inbox}: the inbox is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    lock = open(out / ".nightly.lock", "a+")
+    if webhook:
+        _check_webhook(webhook)
+    if not webhook_timeout or webhook_timeout <= 0:
+        raise InputError("--webhook-timeout must be more than 0 seconds")
+    until_t = parse_when(until) if until else None
+    box = inbox.resolve()
+    for path, what in ((out, "--out"), (lake, "--lake")):
+        if path.resolve() == box:
+            raise InputError(f"{what} {path}: must not be the inbox itself")
+    _check_dir(out, "--out")
+    _check_dir(lake, "--lake")
+    try:
+        lock = open(out / ".nightly.lock", "a+")
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write there ({exc.strerror or type(exc).__name__})") from None
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         lock.close()
         raise LakeLockedError(f"{out}: another nightly run is in progress") from None
     try:
-        summary = ingest(lake, [str(inbox)], progress=progress)
+        # The lake's and the reports' own files are never input, even inside the inbox.
+        summary = _ingest_inbox(lake, inbox, [lake.resolve(), out.resolve()], progress)
+        if summary.stored == 0:
+            return _no_new_data(summary, lake, out)
         from .lake import Lake
 
         con = Lake(lake).connect()
         newest = con.sql("SELECT max(ts) FROM (SELECT max(ts) AS ts FROM requests UNION ALL SELECT max(ts) FROM events)").fetchall()[0][0]
-        end = parse_when(until) if until else (newest + timedelta(seconds=1) if newest else datetime.now(timezone.utc))
+        end = until_t or (newest + timedelta(seconds=1) if newest else datetime.now(timezone.utc))
         since = end - DAY
         analysis = analyze(lake, None, end)  # the whole history, for the baseline
         findings, spikes, anomalies = _findings(analysis, since)
@@ -140,8 +320,20 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
         result = NightlyResult(summary, analysis, report, findings, spikes, anomalies)
         if webhook:
             text = f"sessionlens nightly {night}: " + ("; ".join(findings) if findings else "nothing unusual")
-            result.webhook_error = post_webhook(webhook, text)
+            result.webhook_error = post_webhook(webhook, _slack_escape(text), timeout=webhook_timeout)
         return result
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
         lock.close()
+
+
+def _no_new_data(summary: IngestSummary, lake: Path, out: Path) -> NightlyResult:
+    """Nothing new was stored: say so; neither re-analyse nor re-announce earlier findings."""
+    last = _last_data_at(lake)
+    note = f"no new data since {last}" if last else "no new data: nothing has been stored in the lake yet"
+    registry = out / REGISTRY
+    nights = json.loads(registry.read_text()) if registry.exists() else {}
+    _atomic_write(out / "index.html", _index(out, nights, f"Run at {iso(datetime.now(timezone.utc))}: {note}. "
+                                                          "The nights below were reported before."))
+    latest = out / "latest.html"
+    return NightlyResult(summary, None, latest if latest.exists() else None, new_data=False, note=note)

@@ -67,9 +67,11 @@ def test_nightly_writes_reports_and_findings(inbox, tmp_path, hook):
     assert "2022-06-21.html" in (out / "index.html").read_text()
     # the webhook failed once with 500, was retried, and got a Slack-style text
     assert len(handler.bodies) == 2 and "session_sharing" in handler.bodies[-1]["text"]
-    # a second run ingests nothing again and counts nothing twice
-    again = runner.invoke(cli, args)
+    # a second run ingests nothing again, counts nothing twice and re-announces nothing
+    again = runner.invoke(cli, args + ["--webhook", url])
     assert again.exit_code == 0
+    assert again.output.startswith("no new data since ") and "spike " not in again.output
+    assert len(handler.bodies) == 2
     assert json.loads((out / "nights.json").read_text())["2022-06-21"]["spikes"] == 1
 
 

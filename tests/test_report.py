@@ -14,6 +14,11 @@ from sessionlens.cli import cli
 from sessionlens.samples import generate
 
 EVIL = '<script>alert("owned")</script>'
+IMG = "<img src=x onerror=alert(1)>"
+LINK = "[click](javascript:alert(1))"
+SCRIPT = "<script>alert(1)</script>"
+# what must never reach a Markdown file as it is
+RAW = (SCRIPT, IMG, LINK, "<script", "<img", "[click]")  # "](javascript:" unescaped: see _assert_inert
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +30,17 @@ def lake(tmp_path_factory):
         fh.write('203.0.113.66 - - [19/Sep/2023:16:20:00 +0000] "GET /works/1?q=%3Cscript%3E HTTP/1.1" 302 0 '
                  f'"javascript:alert(1)" "{EVIL.replace(chr(34), "")}" 0.01 web01 v1.40.2 "-" "on" "-" "-" '
                  '"/users/login?reason=expired"\n')
+        # hostile text in the path and the user agent, as a log line brings it
+        fh.write(f'203.0.113.67 - - [19/Sep/2023:16:21:00 +0000] "GET /works/{SCRIPT}{LINK}{IMG.replace(" ", "")} HTTP/1.1" '
+                 f'302 0 "-" "{SCRIPT} {IMG} {LINK}" 0.01 web01 v1.40.2 "-" "on" "-" "-" "/users/login?reason=expired"\n')
     ingest(base / "lake", [str(base / "inc" / "logs")])
     markers = [str(p) for p in sorted((base / "inc" / "markers").iterdir())]
     evil_marker = base / "evil.jsonl"
     evil_marker.write_text(json.dumps({"id": "evil-1", "at": "2023-09-19T16:30:00Z", "kind": "config",
-                                       "label": EVIL + ' <a href="javascript:alert(2)">x</a>'}) + "\n")
+                                       "label": EVIL + ' <a href="javascript:alert(2)">x</a>',
+                                       "detail": f"{IMG} {LINK}"}) + "\n")
+    evil_marker.write_text(evil_marker.read_text() + json.dumps(
+        {"id": "evil-2", "at": "2023-09-19T16:35:00Z", "kind": "config", "label": f"{SCRIPT} {IMG} {LINK}"}) + "\n")
     import_markers(base / "lake", markers + [str(evil_marker)])
     return base
 
@@ -58,6 +69,68 @@ def test_markdown_with_png_charts(lake, tmp_path):
     pngs = re.findall(r"!\[\w+\]\(([^)]+\.png)\)", md)
     assert pngs and all((tmp_path / p).read_bytes().startswith(b"\x89PNG") for p in pngs)
     assert "deploy-1041" in md
+
+
+def _assert_inert(md: str) -> None:
+    for raw in RAW:
+        assert raw not in md, raw
+    assert not re.search(r"<(script|img|a)\b", md, re.I)
+    assert not re.search(r"(?<!\\)\]\(javascript:", md)
+
+
+def test_markdown_escapes_log_text(lake, tmp_path):
+    out = tmp_path / "post.md"
+    result = CliRunner().invoke(cli, ["report", "--lake", str(lake / "lake"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    md = out.read_text()
+    _assert_inert(md)
+    # the hostile marker labels are shown, as text: HTML-escaped, link syntax backslash-escaped
+    assert "&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;" not in md  # quotes need no escaping in Markdown
+    assert '&lt;script&gt;alert("owned")&lt;/script&gt; &lt;a href="javascript:alert(2)"&gt;x&lt;/a&gt;' in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x onerror=alert(1)&gt; \\[click\\](javascript:alert(1))" in md
+    # our own images still are images
+    assert re.search(r"^!\[timeline\]\([^)]+\.png\)$", md, re.M)
+
+
+def test_markdown_escapes_every_log_derived_field(lake, tmp_path):
+    """Paths, user agents and hosts reach the Markdown through evidence, notes and anomalies."""
+    from sessionlens import Lake
+    from sessionlens.analyze import analyze
+    from sessionlens.report.markdown import render_markdown
+
+    analysis = analyze(lake / "lake")
+    spike = analysis.spikes[0]
+    hostile = f"{SCRIPT} {IMG} {LINK} `code` *bold* a|b"
+    spike.notes.append(f"path=/works/{hostile}")
+    spike.explained_by = hostile
+    spike.suspects[0].evidence.append(f"errors concentrated where user_agent={hostile}")
+    spike.suspects[0].change.label = hostile
+    spike.suspects[0].change.id = hostile
+    analysis.anomalies.append({"kind": "session_sharing", "start": "2023-09-19T16:00:00Z", "end": "2023-09-19T17:00:00Z",
+                               "sessions": 1, "explained_by": hostile, "evidence": [f"host={hostile}", hostile]})
+    md = render_markdown(Lake(lake / "lake").connect(), analysis, tmp_path / "x.md")
+    _assert_inert(md)
+    assert "`code`" not in md and "*bold*" not in md
+    # table rows keep their five columns: a pipe from a log is escaped
+    rows = [line for line in md.splitlines() if line.startswith("| **")]
+    assert rows and all(len(re.split(r"(?<!\\)\|", row)) == 7 for row in rows)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"),
+    ("<img src=x onerror=alert(1)>", "&lt;img src=x onerror=alert(1)&gt;"),
+    ("[click](javascript:alert(1))", "\\[click\\](javascript:alert(1))"),
+    ("![x](http://evil/p.png)", "!\\[x\\](http://evil/p.png)"),
+    ("a & b", "a &amp; b"),
+    ("<http://evil>", "&lt;http://evil&gt;"),
+    ("\\[x]", "\\\\\\[x\\]"),
+    ("two\nlines", "two lines"),
+    ("a|b `c` *d* _e_ ~f~", "a\\|b \\`c\\` \\*d\\* \\_e\\_ \\~f\\~"),
+])
+def test_md_text(text, expected):
+    from sessionlens.report.markdown import md_text
+
+    assert md_text(text) == expected
 
 
 def test_json_report_equals_analyze(lake, tmp_path):

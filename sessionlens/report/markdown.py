@@ -1,7 +1,19 @@
-"""Markdown for a postmortem or a chat, with the charts as PNG files beside it."""
+"""Markdown for a postmortem or a chat, with the charts as PNG files beside it.
+
+Everything that came from a log or a change marker (paths, user agents,
+hosts, change ids, labels and details, evidence, notes, anomaly text) goes
+through ``md_text``: ``<``, ``>`` and ``&`` become entities, so no HTML
+(``<script>``, ``<img onerror>``) or autolink reaches a renderer, and the
+characters of Markdown syntax (links and images ``[..](..)``, emphasis, code
+spans, table pipes, backslashes) are backslash-escaped, so the text shows as
+written and never becomes a link. Such text is never put in a code span,
+where neither escape would apply.
+"""
 
 from __future__ import annotations
 
+import re
+from html import escape
 from pathlib import Path
 
 from ..analyze import Analysis
@@ -10,8 +22,14 @@ from ..summary import headline
 from . import charts
 
 
-def _cell(text: str) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+_MD_SYNTAX = re.compile(r"([\\`*_\[\]|~])")
+
+
+def md_text(text) -> str:
+    """Text from a log as inert Markdown: HTML-escaped, Markdown syntax escaped, on one line."""
+    text = escape(str(text), quote=False)
+    text = _MD_SYNTAX.sub(r"\\\1", text)
+    return re.sub(r"[\r\n]+", " ", text)
 
 
 def render_markdown(con, analysis: Analysis, out: Path) -> str:
@@ -21,15 +39,16 @@ def render_markdown(con, analysis: Analysis, out: Path) -> str:
     lines = ["# sessionlens report", "",
              f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC: {analysis.requests:,} requests, "
              f"{analysis.session_errors:,} session errors, bucket {analysis.bucket_seconds}s", ""]
-    lines += [f"**{_cell(headline(r))}**" for r in analysis.spikes] or ["No spike in the session-error rate."]
+    lines += [f"**{md_text(headline(r))}**" for r in analysis.spikes] or ["No spike in the session-error rate."]
     if analysis.anomalies:
         lines += ["", "## Session anomalies", ""]
         for a in analysis.anomalies:
-            cause = f" Most likely: `{a['explained_by']}`." if a.get("explained_by") else ""
-            lines.append(f"- **{a['kind']}** {a['start']} – {a.get('end', '')}.{cause} " + "; ".join(_cell(e) for e in a.get("evidence", [])))
+            cause = f" Most likely: **{md_text(a['explained_by'])}**." if a.get("explained_by") else ""
+            lines.append(f"- **{md_text(a['kind'])}** {md_text(a['start'])} – {md_text(a.get('end') or '')}.{cause} "
+                         + "; ".join(md_text(e) for e in a.get("evidence", [])))
     for r in analysis.spikes:
         s = r.spike
-        lines += ["", f"## {s.id}: onset {s.onset:%Y-%m-%d %H:%M} UTC", "",
+        lines += ["", f"## {md_text(s.id)}: onset {s.onset:%Y-%m-%d %H:%M} UTC", "",
                   f"{s.session_errors:,} session errors in {s.requests:,} requests; peak {pct(s.peak_rate)} against {pct(s.baseline_rate)}.", ""]
         for name, c in (("timeline", charts.timeline(con, analysis, r)), ("segments", charts.segments(r)),
                         ("hosts", charts.host_versions(con, r))):
@@ -42,8 +61,8 @@ def render_markdown(con, analysis: Analysis, out: Path) -> str:
         lines += ["", "| change | at | role | score | evidence |", "|---|---|---|---|---|"]
         for x in r.suspects:
             role = x.role + (f" ({x.effect})" if x.effect else "")
-            lines.append(f"| `{_cell(x.change.id)}` {_cell(x.change.label)} | {x.change.at:%H:%M} | {role} | {x.score:.2f} | "
-                         f"{_cell('; '.join(x.evidence))} |")
+            lines.append(f"| **{md_text(x.change.id)}** {md_text(x.change.label)} | {x.change.at:%H:%M} | {md_text(role)} | "
+                         f"{x.score:.2f} | {md_text('; '.join(x.evidence))} |")
         for note in r.notes:
-            lines += ["", f"> {_cell(note)}"]
+            lines += ["", f"> {md_text(note)}"]
     return "\n".join(lines) + "\n"
