@@ -45,6 +45,7 @@ from .errors import InputError, LakeLockedError
 from .ingest import IngestSummary, expand_inputs, ingest
 from .report import write_report
 from .summary import headline
+from .timespan import bulk_span
 
 DAY = timedelta(hours=24)
 REGISTRY = "nights.json"
@@ -301,7 +302,9 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
         from .lake import Lake
 
         con = Lake(lake).connect()
-        newest = con.sql("SELECT max(ts) FROM (SELECT max(ts) AS ts FROM requests UNION ALL SELECT max(ts) FROM events)").fetchall()[0][0]
+        # The end of the bulk of the data: one line dated ahead must not move the night.
+        spans = [bulk_span(con, t).end for t in ("requests", "events")]
+        newest = max((t for t in spans if t is not None), default=None)
         end = until_t or (newest + timedelta(seconds=1) if newest else datetime.now(timezone.utc))
         since = end - DAY
         analysis = analyze(lake, None, end)  # the whole history, for the baseline

@@ -14,6 +14,10 @@ from datetime import datetime, timedelta
 import duckdb
 
 GAP = timedelta(days=7)  # data further than this from the bulk is an outlier
+# A few rows at an end of the bulk, apart from the rest by more than this,
+# are stray too (a line dated hours ahead must not move "now").
+EDGE_GAP = timedelta(hours=6)
+EDGE_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,15 @@ def bulk_span(con: duckdb.DuckDBPyConnection, table: str = "requests") -> Span:
             clusters.append([])
         clusters[-1].append((hr, n))
     bulk = max(clusters, key=lambda c: sum(n for _, n in c))
+    total = sum(n for _, n in bulk)
+    trimmed = 0
+    while len(bulk) > 1 and bulk[-1][0] - bulk[-2][0] > EDGE_GAP and bulk[-1][1] <= EDGE_SHARE * total:
+        trimmed += bulk.pop()[1]
+    while len(bulk) > 1 and bulk[1][0] - bulk[0][0] > EDGE_GAP and bulk[0][1] <= EDGE_SHARE * total:
+        trimmed += bulk.pop(0)[1]
     lo, hi = bulk[0][0], bulk[-1][0] + timedelta(hours=1)
     start, end = con.execute(f"SELECT min(ts), max(ts) FROM {table} WHERE ts >= $lo AND ts < $hi",
                              {"lo": lo, "hi": hi}).fetchall()[0]
-    outside = sum(n for c in clusters if c is not bulk for _, n in c)
+    outside = trimmed + sum(n for c in clusters if c is not bulk for _, n in c)
     first_outside = next((c[0][0] for c in clusters if c is not bulk), None)
     return Span(start, end, outside, first_outside)

@@ -41,3 +41,13 @@ def test_one_outlier_does_not_widen_the_analysis(tmp_path):
     assert time.perf_counter() - started < 60  # was minutes and gigabytes with decades of buckets
     start, end = result.window
     assert start.year == 2023 and end.year == 2023
+
+
+def test_a_line_dated_hours_ahead_does_not_move_the_end(tmp_path):
+    from sessionlens.timespan import bulk_span
+
+    lines = _day() + [LINE.format(n=7, day="20/Sep/2023", hh=11, mm=0, status=200)]
+    ingest_text(tmp_path, "\n".join(lines) + "\n")
+    con = Lake(tmp_path / "lake").connect()
+    span = bulk_span(con)
+    assert span.end.day == 19 and span.outside == 1
