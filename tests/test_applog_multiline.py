@@ -159,8 +159,10 @@ def test_java_trace_with_caused_by_is_one_record_named_by_its_outer_exception(tm
         (8, utc(2023, 9, 19, 16, 10, 2, 200000), None),
         (9, utc(2023, 9, 19, 16, 10, 3, 114000), "java.lang.IllegalArgumentException"),
     ]
-    # no default rule knows Spring's CSRF exception (yet): stored, not classified
-    assert rows(lake, "events")[0]["error_kind"] is None
+    # Spring Security's CSRF exception is a session error (rule spring-csrf); the other is not
+    got = rows(lake, "events")
+    assert (got[0]["error_kind"], got[0]["error_rule"]) == ("csrf", "spring-csrf")
+    assert got[-1]["error_kind"] is None
 
 
 INTERLEAVED = """\
