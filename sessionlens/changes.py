@@ -125,7 +125,7 @@ def store(lake: Lake, changes: list[Change], locked: bool = False) -> tuple[int,
         tmp = lake.root / "_staging" / f"changes-{name}.parquet"
         tmp.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(table, tmp, compression="zstd")
-        tmp.replace(lake.root / rel)
+        lake.publish_file(tmp, rel)  # visible under its final name only once the manifest lists it
         manifest = lake.read_manifest()
         manifest.extra_parts.setdefault("changes", []).append(str(rel))
         lake.write_manifest(manifest)
@@ -244,7 +244,7 @@ def remove_changes(lake_dir: str | Path, ids: list[str]) -> list[str]:
             tmp = lake.staging_dir(f"changes-remove-{name}") / "part.parquet"
             pq.write_table(table.take(keep), tmp, compression="zstd")
             new_rel = str(Path("changes") / f"part-{name}.parquet")
-            tmp.replace(lake.root / new_rel)
+            lake.publish_file(tmp, new_rel)
             new_parts.append(new_rel)
         manifest.extra_parts["changes"] = new_parts
         lake.write_manifest(manifest)

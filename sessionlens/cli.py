@@ -261,25 +261,42 @@ def formats(as_json):
 @click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
 @click.option("--format", "out_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--limit", default=100, show_default=True, help="Rows shown in table format (0: all).")
+@click.option("--unsafe", is_flag=True,
+              help="Lift the sandbox: full DuckDB (any file, COPY TO, ATTACH, INSTALL/LOAD, SET, writes), "
+                   "including the lake's hashing key. See docs/sql.md.")
 @click.argument("query")
-def sql(lake, out_format, limit, query):
-    """Run DuckDB SQL over the lake's views.
+def sql(lake, out_format, limit, unsafe, query):
+    """Run DuckDB SQL over the lake's views, read-only.
 
-    Views: requests, events, rejects, changes (see docs/schema.md).
+    Views: requests, events, rejects, changes (see docs/schema.md). The query
+    can read the lake's committed Parquet files and nothing else: no other
+    file (not the hashing key), no COPY ... TO, ATTACH, INSTALL/LOAD, EXPORT,
+    PRAGMA, SET or writes; only SELECT and EXPLAIN (docs/sql.md). --unsafe
+    lifts all of that.
 
     \b
     Examples:
       sessionlens sql --lake lake/ "SELECT cookie_format, count(*) FROM requests GROUP BY 1"
       sessionlens sql --lake lake/ --format csv "SELECT * FROM rejects" > rejects.csv
     """
-    from .lake import Lake
+    from .lake import Lake, query_error
 
+    if unsafe:
+        click.echo("warning: --unsafe: this query runs with DuckDB's full access to files, network, "
+                   "extensions and settings, and can read the lake's hashing key", err=True)
     try:
-        frame = Lake(lake).sql(query).pl()
+        rel = Lake(lake).sql(query, unsafe=unsafe)
+        frame = rel.pl() if rel is not None else None
     except SessionlensError as exc:
         raise _fail(exc) from None
-    except Exception as exc:  # a statement with no result, e.g. SET
-        raise click.ClickException(f"query returned no rows to show ({type(exc).__name__})") from None
+    except Exception as exc:  # DuckDB errors raised while fetching rows; anything else, still one line
+        import duckdb
+
+        if isinstance(exc, duckdb.Error):
+            raise _fail(query_error(exc)) from None
+        raise click.ClickException(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if frame is None:  # a statement without rows (SET, ATTACH... with --unsafe)
+        return
     if out_format == "csv":
         click.echo(frame.write_csv(), nl=False)
     elif out_format == "json":

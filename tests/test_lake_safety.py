@@ -168,3 +168,117 @@ def test_truncated_gzip_keeps_the_lines_before_the_cut(tmp_path):
     f = summary.files[0]
     assert f.status == "ingested" and 0 < f.stored < 2000
     assert f.lines_read == f.stored + f.rejected
+
+
+# --- crashes while publishing: what direct Parquet readers see -----------------------------
+
+DAY_LINE = '198.51.100.{n} - - [{d:02d}/Sep/2023:10:00:{s:02d} +0000] "GET /p/{n} HTTP/1.1" 200 64 "-" "curl/8"\n'
+KILL_BEFORE_COMMIT = """
+import os, signal, sys
+from sessionlens import ingest, lake
+lake.Lake.write_manifest = lambda self, manifest: os.kill(os.getpid(), signal.SIGKILL)
+ingest(sys.argv[1], [sys.argv[2]])
+"""
+KILL_WHILE_LINKING = """
+import os, signal, sys
+from sessionlens import ingest, lake
+real, calls = lake._link, []
+def link(src, dest):
+    calls.append(dest)
+    if len(calls) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    real(src, dest)
+lake._link = link
+ingest(sys.argv[1], [sys.argv[2]])
+"""
+
+
+def _days_log(path: Path, days: int, per_day: int) -> Path:
+    path.write_text("".join(DAY_LINE.format(n=i % 250, d=1 + i % days, s=i % 60) for i in range(days * per_day)))
+    return path
+
+
+def _direct_counts(lake_dir: Path) -> tuple[int, int]:
+    """Rows seen by the globs docs/schema.md shows, in DuckDB and in Polars."""
+    import duckdb
+    import polars as pl
+
+    pattern = str(lake_dir / "requests" / "**" / "*.parquet")
+    n_duck = duckdb.sql(f"SELECT count(*) FROM read_parquet('{pattern}', hive_partitioning=true)").fetchall()[0][0]
+    n_polars = pl.scan_parquet(pattern, hive_partitioning=True).select(pl.len()).collect().item()
+    return n_duck, n_polars
+
+
+def _manifest_counts(lake_dir: Path) -> tuple[int, int, int]:
+    """Rows seen by `sessionlens sql`, Lake.relation and Lake.scan (the manifest's readers)."""
+    from click.testing import CliRunner
+
+    from sessionlens.cli import cli
+
+    out = CliRunner().invoke(cli, ["sql", "--lake", str(lake_dir), "--format", "csv", "SELECT count(*) AS n FROM requests"])
+    assert out.exit_code == 0, out.output
+    lake = Lake(lake_dir)
+    return (int(out.stdout.splitlines()[1]), lake.relation("requests").count("*").fetchall()[0][0],
+            lake.frame("requests").height)
+
+
+def _crash(code: str, lake_dir: Path, log: Path) -> None:
+    proc = subprocess.run([sys.executable, "-c", code, str(lake_dir), str(log)], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+
+
+def test_crash_before_the_commit_is_invisible_to_direct_reads(tmp_path):
+    lake_dir = tmp_path / "lake"
+    ingest(lake_dir, [str(_days_log(tmp_path / "small.log", 2, 500))])  # 1,000 rows
+    _crash(KILL_BEFORE_COMMIT, lake_dir, _days_log(tmp_path / "big.log", 5, 4_000))  # 20,000 more, published
+    pending = list((lake_dir / "requests").rglob("_part-*.parquet.tmp"))
+    assert len(pending) == 5  # the killed writer's files sit in the lake, under their pending names
+    assert _direct_counts(lake_dir) == (1_000, 1_000)
+    assert _manifest_counts(lake_dir) == (1_000, 1_000, 1_000)
+    # the next writer removes them
+    ingest(lake_dir, [str(_days_log(tmp_path / "more.log", 1, 10))])
+    assert not list((lake_dir / "requests").rglob("*.tmp"))
+    assert _direct_counts(lake_dir) == (1_010, 1_010) and _manifest_counts(lake_dir)[0] == 1_010
+
+
+def test_crash_between_commit_and_final_names_is_finished_by_the_next_writer(tmp_path):
+    lake_dir = tmp_path / "lake"
+    ingest(lake_dir, [str(_days_log(tmp_path / "small.log", 2, 500))])
+    _crash(KILL_WHILE_LINKING, lake_dir, _days_log(tmp_path / "big.log", 5, 2_000))  # committed, 1 of 5 files named
+    # the manifest's readers see the whole commit ...
+    assert _manifest_counts(lake_dir) == (11_000, 11_000, 11_000)
+    # ... a direct glob only committed files: here the one with its final name
+    duck, polars = _direct_counts(lake_dir)
+    assert duck == polars == 1_000 + 2_000
+    ingest(lake_dir, [str(_days_log(tmp_path / "more.log", 1, 10))])  # the next writer finishes the publish
+    assert not list((lake_dir / "requests").rglob("*.tmp"))
+    assert _direct_counts(lake_dir) == (11_010, 11_010)
+    assert _manifest_counts(lake_dir) == (11_010, 11_010, 11_010)
+
+
+def test_direct_reads_never_run_ahead_of_the_manifest(tmp_path):
+    """While a writer publishes, every file a direct glob finds is already listed."""
+    import glob
+    import json as jsonlib
+
+    logs = [_days_log(tmp_path / f"in-{i}.log", 3, 50 + i) for i in range(12)]
+    lake_dir = tmp_path / "lake"
+    lake_dir.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "sessionlens", "ingest", "--lake", str(lake_dir), *map(str, logs)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    checks = 0
+    while True:
+        done = proc.poll() is not None
+        seen = {os.path.relpath(p, lake_dir) for p in glob.glob(str(lake_dir / "requests" / "**" / "*.parquet"),
+                                                                 recursive=True)}
+        try:
+            manifest = jsonlib.loads((lake_dir / "_manifest.json").read_text())
+        except FileNotFoundError:
+            manifest = {"segments": []}
+        listed = {p for s in manifest["segments"] for p in s["parts"].get("requests", [])}
+        assert seen <= listed, seen - listed
+        checks += 1
+        if done:
+            break
+    assert proc.returncode == 0, proc.stderr.read()
+    assert checks > 3 and len(listed) == 36
