@@ -78,8 +78,8 @@ def test_apache_fields_and_times(real):
 
 def test_s3_fields(real):
     _, _, lake = real
-    rows = _q(lake, "SELECT vhost, method, status, latency_ms, referer FROM requests WHERE source = 'regex' "
-                    "AND vhost = 'lamestuff.com' ORDER BY ts LIMIT 1")
+    rows = _q(lake, "SELECT vhost, method, status, latency_ms, referer FROM requests "
+                    "WHERE request_id = 'CE74FF983317B326'")
     assert rows == [("lamestuff.com", "GET", 200, 42.0, "http://spike.grobste.in/portfolio")]
 
 
