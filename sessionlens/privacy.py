@@ -18,7 +18,7 @@ KEY_FILE = "_key"
 HASH_HEX_CHARS = 16  # 64 bits: collisions are negligible at a lake's scale
 
 # Namespaces keep a user id "42" and a session "42" from hashing alike.
-NAMESPACES = ("ip", "session", "user", "device")
+NAMESPACES = ("ip", "session", "user", "device", "origin")
 
 # Cookie formats, most specific first; each is a full-match RE2 pattern.
 # The value may be URL-encoded (%2B, %3D, %2F) as cookies often are.

@@ -88,3 +88,16 @@ def test_stdin_staging_mode(tmp_path):
 
     dest = stage_stdin(tmp_path / "s.log", io.BytesIO(b"x\n"))
     assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600
+
+
+def test_cloudflare_origin_address_is_not_stored_raw(tmp_path):
+    import json
+
+    records = [{"EdgeStartTimestamp": f"2023-09-19T16:10:0{i}Z", "ClientIP": "203.0.113.9", "ClientRequestURI": "/",
+                "ClientRequestMethod": "GET", "EdgeResponseStatus": 200, "OriginIP": f"198.51.100.{200 + i % 2}"}
+               for i in range(4)]
+    lake, summary = ingest_text(tmp_path, "".join(json.dumps(r) + "\n" for r in records))
+    got = rows(lake)
+    assert summary.stored == 4 and "198.51.100.20" not in repr(got)
+    hosts = {r["host"] for r in got}
+    assert len(hosts) == 2 and all(h.startswith("origin-") for h in hosts)

@@ -21,6 +21,7 @@ from typing import Callable, Iterator
 
 import duckdb
 
+from ..privacy import hash_sql
 from ..normalise import complete_raw
 from ..options import FieldOptions
 from ..reader import iter_line_chunks
@@ -294,7 +295,10 @@ class CloudflareParser(JsonLinesParser):
             "status": f"try_cast(coalesce({j('$.EdgeResponseStatus')}, {j('$.OriginResponseStatus')}) AS INTEGER)",
             "bytes": f"try_cast({j('$.EdgeResponseBytes')} AS BIGINT)",
             "latency_ms": f"try_cast(coalesce({j('$.OriginResponseDurationMs')}, {j('$.EdgeTimeToFirstByteMs')}) AS DOUBLE)",
-            "host": f"coalesce({hdr('ResponseHeaders', 'x-served-by')}, {j('$.OriginIP')})",
+            # The origin's address names the serving host, but an address is
+            # never stored raw: a short keyed hash keeps origins apart.
+            "host": f"coalesce({hdr('ResponseHeaders', 'x-served-by')}, "
+                    f"'origin-' || left({hash_sql(j('$.OriginIP'), 'origin')}, 8))",
             "app_version": hdr("ResponseHeaders", o.version_header),
             "edge_worker": f"coalesce({hdr('RequestHeaders', o.edge_header)}, {j('$.WorkerStatus')})",
             "cache_status": f"lower({j('$.CacheCacheStatus')})",
