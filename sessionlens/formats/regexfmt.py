@@ -21,11 +21,17 @@ A ``family = "regex"`` spec file declares:
 Conversion keys, applied in this order:
 
 * ``group``: the named group read; ``sum = [groups]`` adds numbers instead
-  (NULL if one is NULL); ``value``: a constant.
+  (NULL if one is NULL); ``join = [groups]`` joins texts with a space (NULL
+  if one is NULL: a time and the zone a syslog header gave it);
+  ``value``: a constant.
 * ``null``: texts that mean NULL besides ``''`` and ``-`` (e.g. ``["-1"]``).
+* ``unescape = "\\x" | "#"``: decode the writer's byte escapes, ``\\x22``
+  (ALB, nginx) or ``#22`` (HAProxy), back to the characters (a ``%`` in the
+  text stays as it is; invalid UTF-8 keeps the escaped text).
 * ``urldecode = true``: percent-decode (invalid sequences are kept).
 * ``request_line = "method" | "uri" | "protocol"``: that part of a request
-  line such as ``GET /a HTTP/1.1`` (garbage gives NULL).
+  line such as ``GET /a HTTP/1.1`` (garbage gives NULL; a target of ``-``,
+  as Envoy logs a CONNECT, is NULL).
 * ``xff = true``: an X-Forwarded-For list: the entry ``--client-ip-from``
   names. In a list of alternatives an ``xff`` one is tried first, unless
   ``--client-ip-from`` is ``remote_addr``.
@@ -35,6 +41,9 @@ Conversion keys, applied in this order:
 * ``strip_origin = true``: ``http://host:80/p?q`` -> ``/p?q`` (absolute-form
   request targets, as ALB and proxies log them; relative ones unchanged).
 * ``origin_host = true``: ``http://host:80/p`` -> ``host``.
+* ``hostname = true``: NULL unless the value looks like a DNS host name
+  (dotted, a letter in the last label, an optional port): a captured header
+  of unknown meaning is taken for the Host only then, never an address.
 * ``cookie = true``: a Cookie header -> the session cookie's value.
 * ``lower`` / ``upper = true``: change case.
 * ``strptime``: a DuckDB format or a list of them; without ``%z`` the time
@@ -61,12 +70,18 @@ from ..reader import iter_line_chunks
 from .base import Batch, FileJob, Parser, Sample, lines_relation
 from .fields import request_parts_sql, xff_client_sql
 
-KEYS = {"group", "sum", "value", "null", "urldecode", "request_line", "xff", "split", "pick", "strip_port",
-        "strip_origin", "origin_host", "cookie", "lower", "upper", "strptime", "iso8601", "epoch", "scale"}
+KEYS = {"group", "sum", "join", "value", "null", "unescape", "urldecode", "request_line", "xff", "split", "pick",
+        "strip_port", "strip_origin", "origin_host", "hostname", "cookie", "lower", "upper", "strptime", "iso8601",
+        "epoch", "scale"}
 # Columns the parser itself fills.
 RESERVED = {"kind", "line_no", "raw_line", "reject", "n_lines"}
 EPOCH_DIVISORS = {"s": 1, "ms": 1e3, "us": 1e6}
 _SCHEME = "^[A-Za-z][A-Za-z0-9+.-]*://"
+# Escape prefixes ``unescape`` knows: the text before two hex digits.
+UNESCAPES = {"\\x": "\\\\x", "#": "#"}
+# A DNS name: dotted labels, the last one not all digits (so never an IPv4
+# address, and with no colon but a port's, never an IPv6 one).
+_HOSTNAME = r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?\.)+[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*\.?(?::[0-9]{1,5})?"
 
 
 def _lit(text: str) -> str:
@@ -112,9 +127,11 @@ class RegexParser(Parser):
             if unknown:
                 raise FormatError(
                     f"{where}: unknown key(s) {', '.join(sorted(unknown))} (known: {', '.join(sorted(KEYS))})")
-            groups = [conf["group"]] if "group" in conf else list(conf.get("sum", []))
+            groups = [conf["group"]] if "group" in conf else list(conf.get("sum", conf.get("join", [])))
             if not groups and "value" not in conf:
-                raise FormatError(f"{where}: needs `group`, `sum` or `value`")
+                raise FormatError(f"{where}: needs `group`, `sum`, `join` or `value`")
+            if conf.get("unescape", "#") not in UNESCAPES:
+                raise FormatError(f"{where}: unescape is one of {', '.join(UNESCAPES)}")
             missing = [g for g in groups if g not in self._py.groupindex]
             if missing:
                 raise FormatError(f"{where}: the regex has no group {', '.join(missing)}")
@@ -172,14 +189,23 @@ class RegexParser(Parser):
         nulls = [str(v) for v in c.get("null", [])]
         if "sum" in c:
             x = " + ".join(f"try_cast({self._group_sql(g, nulls)} AS DOUBLE)" for g in c["sum"])
+        elif "join" in c:
+            x = " || ' ' || ".join(self._group_sql(g, nulls) for g in c["join"])
         elif "group" in c:
             x = self._group_sql(c["group"], nulls)
         else:
             x = _lit(c["value"])
+        if "unescape" in c:
+            # '%' -> '%25' first, so that only the writer's escapes decode.
+            prefix = UNESCAPES[c["unescape"]]
+            hexed = f"regexp_replace(replace({x}, '%', '%25'), '{prefix}([0-9A-Fa-f]{{2}})', '%\\1', 'g')"
+            x = f"CASE WHEN contains({x}, {_lit(c['unescape'])}) THEN coalesce(try(url_decode({hexed})), {x}) ELSE {x} END"
         if c.get("urldecode"):
             x = f"coalesce(try(url_decode({x})), {x})"
         if "request_line" in c:
             x = dict(zip(("method", "uri", "protocol"), request_parts_sql(x)))[c["request_line"]]
+            if c["request_line"] == "uri":
+                x = f"nullif({x}, '-')"
         if c.get("xff"):
             x = xff_client_sql(x, "xff-last" if options.client_ip_from == "xff-last" else "xff")
         if "split" in c:
@@ -192,6 +218,8 @@ class RegexParser(Parser):
         if c.get("origin_host"):
             # userinfo (user:password@) is skipped: it must never be stored.
             x = f"nullif(regexp_extract({x}, '{_SCHEME}(?:[^/?#@]*@)?(\\[[^\\]]*\\]|[^/?#:]*)', 1), '')"
+        if c.get("hostname"):
+            x = f"CASE WHEN regexp_full_match({x}, '{_HOSTNAME}') THEN {x} END"
         if c.get("cookie"):
             x = f"nullif(regexp_extract({x}, {_lit(options.session_cookie_sql_re)}, 1), '')"
         if c.get("lower"):

@@ -18,6 +18,12 @@ are space-separated with ``+`` for the spaces in headers. CloudFront's
 ``time-taken`` is in seconds, IIS's in milliseconds. A directive without any
 ``x-edge-*`` field is taken for IIS. Dates and times are UTC.
 
+A record may end with empty values beyond its directive's fields (CloudFront's
+own documented example has a record with a trailing tab): they are ignored.
+CloudFront's standard logging v2 and real-time field names (``timestamp``,
+``timestamp(ms)``, ``cs-user-agent``, ``cs-referer``, ``cs-cookie``,
+``cs-host``) are read like the legacy ones.
+
 Header and comment lines (``#...``) are not records: each comes out as a
 raw row rejected with ``W3C header line``, so lines read = stored +
 rejected still adds up.
@@ -49,6 +55,11 @@ _DATED = re.compile(r"\d{4}-\d{2}-\d{2}\t\d{2}:\d{2}:\d{2}\t")
 def _split(line: str) -> list[str]:
     """A record's values: tab-separated (CloudFront) or space-separated (IIS)."""
     return line.split("\t") if "\t" in line else line.split(" ")
+
+
+def _fits(values: list[str], fields: list[str]) -> bool:
+    """As many values as fields, or more that are all empty (a trailing separator)."""
+    return len(values) == len(fields) or (len(values) > len(fields) and not any(values[len(fields):]))
 
 
 def _fields_before(path: Path, end: int) -> list[str] | None:
@@ -101,7 +112,7 @@ class W3CParser(Parser):
                 hits += headed
                 if line.startswith("#Fields:"):
                     fields = line[len("#Fields:"):].split()
-            elif fields and len(_split(line)) == len(fields) and (headed or _DATED.match(line)):
+            elif fields and _fits(_split(line), fields) and (headed or _DATED.match(line)):
                 hits += 1
         return hits / len(lines)
 
@@ -109,8 +120,10 @@ class W3CParser(Parser):
     def raw_exprs(self, options: FieldOptions) -> dict[str, str]:
         """Raw column -> SQL over ``fields`` (names), ``vals`` (values) and ``line``."""
 
-        def v(name: str) -> str:
-            return f"nullif(nullif(vals[list_position(fields, '{name}')], '-'), '')"
+        def v(*names: str) -> str:
+            # several names: the legacy one, then the v2 / real-time one
+            one = [f"nullif(nullif(vals[list_position(fields, '{n}')], '-'), '')" for n in names]
+            return one[0] if len(one) == 1 else f"coalesce({', '.join(one)})"
 
         def decoded(expr: str) -> str:
             # CloudFront only; invalid escapes are kept as they are.
@@ -121,10 +134,10 @@ class W3CParser(Parser):
             return f"CASE WHEN iis THEN replace({expr}, '+', ' ') ELSE {expr} END"
 
         # A user agent CloudFront encoded twice (%2520) still has %20 after one pass.
-        ua = decoded(v("cs(user-agent)"))
+        ua = decoded(v("cs(user-agent)", "cs-user-agent"))
         ua = f"CASE WHEN NOT iis AND contains({ua}, '%20') THEN coalesce(try(url_decode({ua})), {ua}) ELSE {ua} END"
         query = decoded(v("cs-uri-query"))
-        cookie = f"CASE WHEN iis THEN replace({v('cs(cookie)')}, ';+', '; ') ELSE {decoded(v('cs(cookie)'))} END"
+        cookie = f"CASE WHEN iis THEN replace({v('cs(cookie)')}, ';+', '; ') ELSE {decoded(v('cs(cookie)', 'cs-cookie'))} END"
         cip, xff = v("c-ip"), v("x-forwarded-for")
         if options.client_ip_from == "remote_addr":
             client = f"coalesce({cip}, {xff_client_sql(xff, 'xff')})"
@@ -132,7 +145,9 @@ class W3CParser(Parser):
             client = f"coalesce({xff_client_sql(xff, options.client_ip_from)}, {cip})"
         taken = f"try_cast({v('time-taken')} AS DOUBLE)"
         return {
-            "ts": f"timezone('UTC', try_cast({v('date')} || ' ' || {v('time')} AS TIMESTAMP))",
+            "ts": f"""coalesce(timezone('UTC', try_cast({v('date')} || ' ' || {v('time')} AS TIMESTAMP)),
+                          to_timestamp(try_cast({v('timestamp')} AS DOUBLE)),
+                          to_timestamp(try_cast({v('timestamp(ms)')} AS DOUBLE) / 1000))""",
             "client_ip": client,
             "method": v("cs-method"),
             "uri": f"{decoded(v('cs-uri-stem'))} || coalesce('?' || {query}, '')",
@@ -141,10 +156,10 @@ class W3CParser(Parser):
             "bytes": f"try_cast({v('sc-bytes')} AS BIGINT)",
             "latency_ms": f"CASE WHEN iis THEN {taken} ELSE {taken} * 1000 END",
             "host": f"coalesce({v('x-edge-location')}, {v('s-computername')}, {v('s-ip')})",
-            "vhost": f"coalesce({v('x-host-header')}, {v('cs-host')}, {v('cs(host)')})",
+            "vhost": f"coalesce({v('x-host-header')}, {v('cs-host')}, {v('cs(host)')})",  # cs-host: v2's cs(Host)
             "remote_user": v("cs-username"),
             "user_agent": plus_spaces(ua),
-            "referer": decoded(v("cs(referer)")),
+            "referer": decoded(v("cs(referer)", "cs-referer")),
             "session_cookie": f"nullif(regexp_extract({cookie}, '{options.session_cookie_sql_re}', 1), '')",
             "cache_status": f"lower({v('x-edge-result-type')})",
             "request_id": v("x-edge-request-id"),
@@ -179,7 +194,9 @@ class W3CParser(Parser):
             "raw_line": "line",
             "reject": f"""CASE WHEN is_header THEN '{HEADER}'
                           WHEN fields IS NULL OR len(fields) = 0 THEN '{NO_FIELDS}'
-                          WHEN len(vals) <> len(fields) THEN '{mismatch}' END""",
+                          WHEN len(vals) <> len(fields) AND NOT (len(vals) > len(fields) AND
+                               len(list_filter(list_slice(vals, len(fields) + 1, len(vals)), lambda x: x <> '')) = 0)
+                            THEN '{mismatch}' END""",
         })
         return f"(SELECT {complete_raw(cols)} FROM w3c_lines)"
 
