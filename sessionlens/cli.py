@@ -365,23 +365,30 @@ def changes_import(lake, as_json, paths):
 
 @changes.command("add")
 @click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
-@click.option("--at", "at", required=True, help="When it began, e.g. 2023-09-19T16:09:00Z.")
-@click.option("--end", help="When a rollout ended.")
+@click.option("--at", "at", required=True, metavar="TIME",
+              help="When it began: 2023-09-19T16:09:00Z, epoch seconds, now, 10m ago (as analyze --since).")
+@click.option("--end", metavar="TIME", help="When a rollout ended (same syntax).")
+@click.option("--tz", metavar="ZONE", help="Time zone (IANA) of --at/--end given without an offset (default: UTC).")
 @click.option("--kind", required=True, help="deploy, rollback, config, feature_flag, cookie, edge_worker, cache, session_store, maintenance or other.")
 @click.option("--label", required=True, help="What changed, in a few words.")
 @click.option("--scope", multiple=True, help="key=value, e.g. host=web07 or hosts=web01,web02 (repeatable).")
 @click.option("--id", "change_id", help="An id (default: manual-<time>-<kind>).")
-def changes_add(lake, at, end, kind, label, scope, change_id):
+def changes_add(lake, at, end, kind, label, scope, change_id, tz):
     """Record one change by hand.
 
     \b
-    Example:
+    Examples:
       sessionlens changes add --lake lake/ --at 2023-09-19T16:09:00Z --kind deploy --label "canary" --scope host=web07
+      sessionlens changes add --lake lake/ --at now --kind feature_flag --label "new login page"
     """
     from .changes import add_change
+    from .timeparse import parse_time
 
     try:
-        change = add_change(lake, at, kind, label, list(scope), change_id, end)
+        at_t = parse_time(at, tz=tz, what="--at")
+        end_t = parse_time(end, tz=tz, what="--end")
+        change = add_change(lake, at_t.isoformat(), kind, label, list(scope), change_id,
+                            end_t.isoformat() if end_t else None)
     except SessionlensError as exc:
         raise _fail(exc) from None
     click.echo(f"added {change.id}")
@@ -447,27 +454,46 @@ def changes_list(lake, as_json, show_all):
 @cli.command()
 @click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis document (spec/analysis-json.md).")
-@click.option("--since", help="Start of the window (default: the lake's first request).")
-@click.option("--until", help="End of the window (default: the lake's last request).")
+@click.option("--since", metavar="TIME",
+              help="Start of the window reported (default: the lake's first request). The baseline also "
+                   "draws on up to 7 days before it.")
+@click.option("--until", metavar="TIME", help="End of the window (default: the lake's last request).")
+@click.option("--tz", metavar="ZONE",
+              help="Time zone (IANA, e.g. Europe/Berlin) of times given without an offset, of today/yesterday, "
+                   "and of the terminal text (default: UTC; the JSON stays UTC).")
 @click.option("--bucket", "bucket_seconds", type=click.IntRange(min=1), help="Bucket size in seconds (default: from traffic).")
 @click.option("--fail-on", "fail_on", type=click.Choice(["spike"]), help="Exit 3 when a spike was found.")
-def analyze(lake, as_json, since, until, bucket_seconds, fail_on):
+def analyze(lake, as_json, since, until, tz, bucket_seconds, fail_on):
     """Find spikes in the session-error rate and the changes most likely behind them.
 
     For each spike: when it began (onset) and ended, how big it is, every
     change around it ranked with evidence (causes before the onset, responses
     after it with their effect), and where the errors concentrate.
 
+    TIME: ISO 8601 (2023-09-19T16:00:00Z, 2023-09-19 18:00+02:00; without an
+    offset: UTC or --tz), epoch seconds or milliseconds, now, today,
+    yesterday, 16:00, 2h ago, 30m, 1d, 1w (docs/analysis.md).
+
+    \b
+    Exit codes:
+      0  analysed: a spike or none (the verdict says which)
+      1  bad input: unreadable time or zone, no lake
+      2  internal error
+      3  a spike was found and --fail-on spike was given
+      4  cannot judge: no-signal (requests, but no session cookie, user or
+         session-error rule match) or no-data (no requests in the window)
+
     \b
     Examples:
       sessionlens analyze --lake lake/
       sessionlens analyze --lake lake/ --json > analysis.json
       sessionlens analyze --lake lake/ --since 2023-09-19T12:00:00Z --fail-on spike
+      sessionlens analyze --lake lake/ --since "2h ago" --tz Europe/Berlin
     """
     from .analyze import analyze as run_analyze
 
     try:
-        result = run_analyze(lake, since, until, bucket_seconds)
+        result = run_analyze(lake, since, until, bucket_seconds, tz=tz)
     except SessionlensError as exc:
         raise _fail(exc) from None
     if as_json:
@@ -478,6 +504,8 @@ def analyze(lake, as_json, since, until, bucket_seconds, fail_on):
         print_summary(result, Console())
     if fail_on == "spike" and result.spikes:
         sys.exit(3)
+    if result.verdict in ("no-signal", "no-data"):
+        sys.exit(4)
 
 
 # --- report ---------------------------------------------------------------------
@@ -487,9 +515,12 @@ def analyze(lake, as_json, since, until, bucket_seconds, fail_on):
 @click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Report file (.html, .md or .json).")
 @click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), help="Default: from --out's suffix.")
-@click.option("--since", help="Start of the window (default: the lake's first request).")
-@click.option("--until", help="End of the window (default: the lake's last request).")
-def report(lake, out, fmt, since, until):
+@click.option("--since", metavar="TIME", help="Start of the window (default: the lake's first request); "
+                                             "same syntax as analyze --since.")
+@click.option("--until", metavar="TIME", help="End of the window (default: the lake's last request).")
+@click.option("--tz", metavar="ZONE", help="Time zone (IANA) of times without an offset and of the report's text "
+                                           "(default: UTC; the JSON stays UTC).")
+def report(lake, out, fmt, since, until, tz):
     """Write the analysis as a report: one self-contained HTML file (opens
     offline, charts included), Markdown with PNG charts beside it, or the
     JSON of `analyze --json`.
@@ -498,11 +529,14 @@ def report(lake, out, fmt, since, until):
     Examples:
       sessionlens report --lake lake/ --out incident.html
       sessionlens report --lake lake/ --out postmortem.md
+      sessionlens report --lake lake/ --out today.html --since today --tz Europe/Berlin
     """
+    from .analyze import analyze as run_analyze
     from .report import write_report
 
     try:
-        path = write_report(lake, out, fmt, since, until)
+        analysis = run_analyze(lake, since, until, tz=tz)
+        path = write_report(lake, out, fmt, analysis=analysis)
     except SessionlensError as exc:
         raise _fail(exc) from None
     click.echo(str(path))

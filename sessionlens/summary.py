@@ -1,27 +1,76 @@
-"""The terminal summary of an analysis (rich)."""
+"""The terminal summary of an analysis (rich).
+
+Times are shown in the analysis's display zone (``--tz``), each with its
+offset, or in UTC; the JSON document stays in UTC.
+"""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from rich.console import Console
 from rich.table import Table
 
-from .analyze import Analysis
+from .analyze import SIGNALS, Analysis
 from .attribute import pct
+from .timeparse import fmt, fmt_span, offset, zone
 
 
-def headline(report) -> str:
+def headline(report, tz: str | None = None) -> str:
     s = report.spike
     ratio = s.peak_rate / s.baseline_rate if s.baseline_rate else float("inf")
     cause = f"most likely cause: {report.explained_by}" if report.explained_by else "no change explains it well"
-    return (f"Session errors rose {ratio:.0f}x at {s.onset:%Y-%m-%d %H:%M} UTC "
+    return (f"Session errors rose {ratio:.0f}x at {fmt(s.onset, tz)} "
             f"({pct(s.baseline_rate)} -> peak {pct(s.peak_rate)}); {cause}")
 
 
-def print_summary(result: Analysis, console: Console) -> None:
+def clock_span(start: datetime, end: datetime, tz: str | None = None) -> str:
+    """``16:10 to 19:06 UTC``; each end with its offset when a DST change lies between."""
+    z = zone(tz)
+    a, b = start.astimezone(z), end.astimezone(z)
+    if offset(a) == offset(b):
+        return f"{a:%H:%M} to {b:%H:%M} {offset(b)}"
+    return f"{a:%H:%M} {offset(a)} to {b:%H:%M} {offset(b)}"
+
+
+def verdict_line(result: Analysis, tz: str | None = None) -> str:
+    """The verdict in one sentence, times in the display zone."""
+    show = lambda t: fmt(t, tz)  # noqa: E731
+    if result.verdict == "no-data":
+        return f"No data: {result.verdict_detail(show)}."
+    if result.verdict == "no-signal":
+        return f"Cannot judge: {result.verdict_detail(show)}."
+    if result.verdict == "spike":
+        n = len(result.spikes)
+        return f"{n} spike{'' if n == 1 else 's'} in the session-error rate:"
+    line = "No spike in the session-error rate: it stayed within what is normal for each hour"
+    missing = [what for col, what in SIGNALS if not result.signals.get(col)]
+    if missing and result.signals:
+        line += f" (no request carries {' or '.join(missing)}"
+        line += ", so no session error could show)" if not result.signals.get("error_kind") else ")"
+    return line + "."
+
+
+def _iso_text(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def print_summary(result: Analysis, console: Console, tz: str | None = None) -> None:
+    tz = tz if tz is not None else result.display_tz
     start, end = result.window
-    console.print(f"[bold]sessionlens[/bold] {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M} UTC: "
-                  f"{result.requests:,} requests, {result.session_errors:,} session errors "
-                  f"({pct(result.session_errors / max(result.requests, 1))}), bucket {result.bucket_seconds}s")
+    head = f"[bold]sessionlens[/bold] {fmt_span(start, end, tz)}: "
+    if result.verdict == "no-data":
+        console.print(head + "no requests", highlight=False)
+    elif result.verdict == "no-signal":
+        console.print(head + f"{result.requests:,} requests, none showing a session, bucket {result.bucket_seconds}s",
+                      highlight=False)
+    else:
+        console.print(head + f"{result.requests:,} requests, {result.session_errors:,} session errors "
+                      f"({pct(result.session_errors / max(result.requests, 1))}), bucket {result.bucket_seconds}s",
+                      highlight=False)
+        if result.baseline and result.baseline[0] < start:
+            console.print(f"[dim]baseline from {fmt_span(result.baseline[0], result.baseline[1], tz)}[/dim]",
+                          highlight=False)
     if result.anomalies:
         # first: a shared session is a security incident
         console.print()
@@ -29,18 +78,22 @@ def print_summary(result: Analysis, console: Console) -> None:
         for a in result.anomalies:
             size = ", ".join(f"{k} {a[k]}" for k in ("sessions", "users", "clients", "max_cycles") if a.get(k) is not None)
             cause = f"; likely {a['explained_by']}" if a.get("explained_by") else ""
-            console.print(f"  [bold]{a['kind']}[/bold] {a['start'][:16].replace('T', ' ')} - {a['end'][11:16]} UTC "
-                          f"({size}){cause}", highlight=False)
+            a_start, a_end = _iso_text(a["start"]), _iso_text(a.get("end"))
+            when = fmt_span(a_start, a_end, tz) if a_end else fmt(a_start, tz)
+            console.print(f"  [bold]{a['kind']}[/bold] {when} ({size}){cause}", highlight=False)
             for line in a.get("evidence", []):
                 console.print(f"    {line}", highlight=False)
-    if not result.spikes:
-        console.print("No spike in the session-error rate: it stayed within what is normal for each hour.")
+    if result.verdict != "spike":
+        if result.anomalies:
+            console.print()
+        console.print(verdict_line(result, tz), highlight=False)
         return
     for report in result.spikes:
         s = report.spike
         console.print()
-        console.print(f"[bold red]{s.id}[/bold red] {headline(report)}", highlight=False)
-        console.print(f"  from {s.start:%H:%M} to {s.end:%H:%M} UTC: {s.session_errors:,} errors in {s.requests:,} requests",
+        console.print(f"[bold red]{s.id}[/bold red] {headline(report, tz)}", highlight=False)
+        console.print(f"  from {clock_span(s.start, s.end, tz)}: {s.session_errors:,} errors in "
+                      f"{s.requests:,} requests",
                       highlight=False)
         for note in report.notes:
             console.print(f"  [yellow]{note}[/yellow]", highlight=False)
@@ -49,8 +102,8 @@ def print_summary(result: Analysis, console: Console) -> None:
             table.add_column(col, overflow="fold")
         for x in report.suspects:
             role = x.role + (f" ({x.effect})" if x.effect else "")
-            table.add_row(f"{x.change.id}\n[dim]{x.change.label}[/dim]", f"{x.change.at:%H:%M}", role, f"{x.score:.2f}",
-                          "\n".join(x.evidence))
+            table.add_row(f"{x.change.id}\n[dim]{x.change.label}[/dim]", f"{x.change.at.astimezone(zone(tz)):%H:%M}",
+                          role, f"{x.score:.2f}", "\n".join(x.evidence))
         console.print(table)
         if report.segments:
             seg = Table(title="where the errors are", show_header=True, header_style="bold")

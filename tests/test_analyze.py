@@ -68,7 +68,10 @@ def test_archive_responses_and_segments(incidents):
 
 def test_json_document_shape(incidents):
     _, _, doc = incidents["archive"]
-    assert list(doc) == ["schema_version", "window", "bucket_seconds", "totals", "spikes", "anomalies"]
+    assert list(doc) == ["schema_version", "verdict", "verdict_detail", "window", "baseline", "bucket_seconds",
+                         "totals", "spikes", "anomalies"]
+    assert doc["verdict"] == "spike" and isinstance(doc["verdict_detail"], str)
+    assert set(doc["baseline"]) == {"start", "end"}
     assert doc["schema_version"] == 1 and set(doc["totals"]) == {"requests", "session_errors", "rejected_lines"}
     spike = doc["spikes"][0]
     assert list(spike) == ["id", "start", "end", "onset", "peak_rate", "baseline_rate", "session_errors", "requests",
@@ -127,7 +130,7 @@ def test_cli_analyze_json_and_fail_on(incidents, tmp_path):
     narrowed = runner.invoke(cli, ["analyze", "--lake", str(lake), "--json", "--since", "2022-06-19T00:00:00Z",
                                    "--until", "2022-06-21T12:00:00Z", "--fail-on", "spike"])
     assert narrowed.exit_code == 0 and json.loads(narrowed.output)["spikes"] == []
-    bad = runner.invoke(cli, ["analyze", "--lake", str(lake), "--since", "yesterday"])
+    bad = runner.invoke(cli, ["analyze", "--lake", str(lake), "--since", "the day before"])
     assert bad.exit_code == 1 and "unreadable time" in bad.output
     empty = runner.invoke(cli, ["analyze", "--lake", str(tmp_path / "nolake")])
     assert empty.exit_code == 1 and "no lake here" in empty.output
@@ -148,3 +151,75 @@ def test_lake_query_by_name_with_identifiers(incidents):
     shares = Lake(lake).query("segment_shares", start="2023-09-19T16:00Z", end="2023-09-19T19:00Z", dimension="host")
     assert set(shares.columns) >= {"value", "errors", "requests", "error_share"} and shares.height == 8
     assert Lake(lake).frame("requests", 5).height == 5
+
+
+# --- verdict and baseline from history -------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(INCIDENTS))
+def test_incident_verdict_is_spike(incidents, name):
+    _, _, doc = incidents[name]
+    assert doc["verdict"] == "spike" and doc["spikes"]
+    assert doc["spikes"][0]["onset"] in doc["verdict_detail"]
+
+
+def _ratio(spike: dict) -> float:
+    return spike["peak_rate"] / spike["baseline_rate"]
+
+
+def test_zooming_in_keeps_the_spike_and_its_baseline(incidents):
+    """--since/--until choose what is reported, never what counts as normal."""
+    _, lake, full = incidents["archive"]
+    whole = full["spikes"][0]
+    zoom = analyze(lake, "2023-09-19T16:00:00Z", "2023-09-19T17:00:00Z").to_json()
+    assert zoom["verdict"] == "spike" and len(zoom["spikes"]) == 1, zoom["spikes"]
+    spike = zoom["spikes"][0]
+    assert spike["onset"] == whole["onset"] and spike["start"] == whole["start"]
+    assert spike["end"] == "2023-09-19T17:00:00Z"  # clipped to the window
+    assert spike["explained_by"] == whole["explained_by"] == "deploy-1041"
+    # the baseline comes from the days before, not from inside the window
+    assert zoom["baseline"] == {"start": full["window"]["start"], "end": "2023-09-19T17:00:00Z"}
+    assert spike["baseline_rate"] < 0.005 and 0.5 < _ratio(spike) / _ratio(whole) < 2, (spike, whole)
+    # from 15:00 on: the same spike as the whole run, not "10x from 16:16"
+    later = analyze(lake, "2023-09-19T15:00:00Z").to_json()
+    assert [(s["onset"], s["end"]) for s in later["spikes"]] == [(whole["onset"], whole["end"])]
+    assert later["spikes"][0]["baseline_rate"] == whole["baseline_rate"]
+
+
+def test_spike_that_began_before_the_window_keeps_its_onset(incidents):
+    _, lake, full = incidents["archive"]
+    result = analyze(lake, "2023-09-19T16:30:00Z", "2023-09-19T17:30:00Z")
+    doc = result.to_json()
+    assert [s["onset"] for s in doc["spikes"]] == [full["spikes"][0]["onset"]]
+    assert doc["spikes"][0]["onset"] < doc["window"]["start"]
+    assert "before the window" in doc["verdict_detail"] and "before the window" in result.spikes[0].notes[0]
+
+
+def test_window_after_a_spike_is_normal(incidents):
+    _, lake, _ = incidents["archive"]
+    runner = CliRunner()
+    out = runner.invoke(cli, ["analyze", "--lake", str(lake), "--json", "--since", "2023-09-19T20:00:00Z"])
+    doc = json.loads(out.output)
+    assert out.exit_code == 0 and doc["verdict"] == "normal" and doc["spikes"] == []
+    assert doc["baseline"]["start"] < doc["window"]["start"]
+    quiet = runner.invoke(cli, ["analyze", "--lake", str(lake), "--since", "2023-09-18", "--until", "2023-09-19"])
+    assert quiet.exit_code == 0 and "No spike" in quiet.output
+
+
+def test_window_header_in_the_display_zone(incidents):
+    _, lake, _ = incidents["archive"]
+    runner = CliRunner()
+    # an offset is honoured and the header says the same instant in UTC
+    out = runner.invoke(cli, ["analyze", "--lake", str(lake), "--since", "2023-09-19T18:00:00+02:00",
+                              "--until", "2023-09-19T19:00:00+02:00"])
+    assert out.exit_code == 0 and "2023-09-19 16:00 - 17:00 UTC" in out.output, out.output
+    # --tz: naive times are Berlin's, the terminal speaks Berlin, the JSON stays UTC
+    berlin = ["analyze", "--lake", str(lake), "--since", "2023-09-19 18:00", "--until", "2023-09-19 19:00",
+              "--tz", "Europe/Berlin"]
+    out = runner.invoke(cli, berlin)
+    flat = " ".join(out.output.split())
+    assert out.exit_code == 0 and "2023-09-19 18:00 +02:00 - 19:00 +02:00 (Europe/Berlin)" in flat, flat
+    assert "at 2023-09-19 18:10 +02:00" in flat
+    doc = json.loads(runner.invoke(cli, berlin + ["--json"]).output)
+    assert doc["window"] == {"start": "2023-09-19T16:00:00Z", "end": "2023-09-19T17:00:00Z"}
+    assert doc["spikes"][0]["onset"] == "2023-09-19T16:10:00Z"

@@ -177,3 +177,28 @@ def test_coverage_and_no_signal_warning(tmp_path):
     cov = summary.files[0].coverage
     assert cov["session_cookie"] == 0 and cov["user_key"] == 0 and cov["session_errors"] == 0
     assert any("cannot show session problems" in w["what"] for w in summary.files[0].warnings)
+
+
+def test_labelled_timings_are_named(tmp_path):
+    text = "\n".join(combined(i) + f' rt=0.{i + 1:03d} uct="0.000" uht="0.00{i}" urt="0.00{i}, 0.001"'
+                     for i in range(4)) + "\n"
+    lake, summary = ingest_text(tmp_path, text)
+    assert summary.files[0].format == ("nginx-combined+request_time+upstream_connect_time+upstream_header_time"
+                                       "+upstream_response_time")
+    assert [r["latency_ms"] for r in rows(lake)] == pytest.approx([1.0, 2.0, 3.0, 4.0])
+    assert not any("after the last one" in w["what"] for w in summary.as_dict()["warnings"])
+
+
+def test_nginx_documented_upstream_time_layout(tmp_path):
+    # nginx's docs concatenate the user agent's closing quote and rt= with no space
+    text = "\n".join(combined(i) + f'rt=0.{i + 1:03d} uct="0.000" uht="0.001" urt="0.001"' for i in range(4)) + "\n"
+    lake, summary = ingest_text(tmp_path, text)
+    assert summary.files[0].format == "nginx-upstream-time"
+    assert [r["latency_ms"] for r in rows(lake)] == pytest.approx([1.0, 2.0, 3.0, 4.0])
+
+
+def test_apache_dash_bytes_are_zero(tmp_path):
+    text = "\n".join(combined(i).replace(" 512 ", " - ") for i in range(4)) + "\n"
+    lake, summary = ingest_text(tmp_path, text)
+    assert summary.files[0].format == "apache-combined"
+    assert {r["bytes"] for r in rows(lake)} == {0}

@@ -18,7 +18,7 @@ from .access import AccessLogParser, ApacheParser, NginxParser
 from .template import IP, IP_LIST
 
 # a quoted field, or a bare one that may be a list ("0.012, 0.340", "a:1 : b:2")
-_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|(?:[^\s,]+(?:, | : ))*\S+')
+_TOKEN = re.compile(r'(?:[A-Za-z_]+=)?"(?:[^"\\]|\\.)*"|(?:[^\s,]+(?:, | : ))*\S+')
 _MS = re.compile(r"[0-9]+\.[0-9]{3}")
 _MS_LIST = re.compile(r"(?:[0-9]+\.[0-9]{3}|-)(?:(?:, | : )(?:[0-9]+\.[0-9]{3}|-))+")
 _INT = re.compile(r"[0-9]+")
@@ -27,6 +27,13 @@ _CACHE = re.compile(r"(?i)HIT|MISS|BYPASS|EXPIRED|STALE|UPDATING|REVALIDATED|DYN
 _UPSTREAM = re.compile(rf"(?:{IP}|[A-Za-z0-9_.-]+|unix:\S+):[0-9]+(?:, ?(?:{IP}|[A-Za-z0-9_.-]+):[0-9]+)*")
 _IP_LIST = re.compile(IP_LIST)
 _HEX_ID = re.compile(r"[0-9a-f]{32}")
+_LABEL = re.compile(r"[A-Za-z_]+=")
+_LABELLED_VALUE = re.compile(r"[^\s\"]*(?:, [^\s\"]*)*")
+# labels nginx's documentation and common configs give the timing variables
+LABELLED = {"rt": "$request_time", "request_time": "$request_time", "uct": "$upstream_connect_time",
+            "uht": "$upstream_header_time", "urt": "$upstream_response_time",
+            "upstream_response_time": "$upstream_response_time", "cs": "$upstream_cache_status",
+            "cache": "$upstream_cache_status", "ua": "$upstream_addr"}
 
 # Apache's combined and common have nginx twins with the same text layout.
 NGINX_TWIN = {
@@ -79,14 +86,24 @@ def extend(parser: AccessLogParser, trailing: list[str]) -> AccessLogParser | No
     seconds = 0
     for col in range(len(rows[0])):
         raw = [r[col] for r in rows]
+        # "rt=0.123", 'urt="0.1, 0.2"': a name nginx configs put before a value
+        label = _LABEL.match(raw[0])
+        prefix = label.group(0) if label and all(v.startswith(label.group(0)) for v in raw) else ""
+        raw = [v[len(prefix):] for v in raw]
         quoted = all(v.startswith('"') and v.endswith('"') and len(v) >= 2 for v in raw)
         values = [v[1:-1] if quoted else v for v in raw]
         kind = _column_kind(values, quoted, family, seconds)
+        if prefix[:-1] in LABELLED and family == "nginx" and all(_LABELLED_VALUE.fullmatch(v) for v in values):
+            var = LABELLED[prefix[:-1]]
+            kind = (f'"{var}"' if quoted else var, "")
+        if kind is None and prefix and quoted:
+            kind = _column_kind(values, False, family, seconds)  # a quoted number list: urt="0.1, 0.2"
+            kind = kind and (f'"{kind[0]}"' if kind[0] else "", f'"{kind[1]}"' if kind[1] else "")
         if kind is None:
             return None
-        seconds += kind[0] in ("$request_time",)
-        pieces.append(kind)
-    names = [p[0].strip('"$') if p[0] else p[1].strip('"%{}') for p in pieces]
+        seconds += kind[0].strip('"') in ("$request_time",)
+        pieces.append((prefix + kind[0] if kind[0] else "", prefix + kind[1] if kind[1] else ""))
+    names = [re.sub(r'^[A-Za-z_]+=', "", p[0]).strip('"$') if p[0] else p[1].strip('"%{}') for p in pieces]
     name = parser.name + "+" + "+".join(names)
     if family == "apache" and all(p[1] for p in pieces):
         template = parser.template.source + " " + " ".join(p[1] for p in pieces)

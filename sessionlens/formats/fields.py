@@ -86,6 +86,7 @@ def access_raw_sql(v: dict[str, str], escape: str, options: FieldOptions) -> dic
 
     Values nginx writes as ``-`` when empty become NULL here.
     """
+    raw = v
     v = {name: f"nullif({expr}, '-')" for name, expr in v.items()}
     text = {name: decode_sql(expr, escape) for name, expr in v.items()}
     out: dict[str, str] = {}
@@ -123,6 +124,9 @@ def access_raw_sql(v: dict[str, str], escape: str, options: FieldOptions) -> dic
     nbytes = _first(v, "body_bytes_sent", "body_bytes_sent_clf", "bytes_sent")
     if nbytes:
         out["bytes"] = f"try_cast({nbytes} AS BIGINT)"
+        if "body_bytes_sent_clf" in raw and nbytes == v["body_bytes_sent_clf"]:
+            # Apache's %b writes '-' for an empty body: that is 0 bytes, not unknown.
+            out["bytes"] = f"CASE WHEN {raw['body_bytes_sent_clf']} = '-' THEN 0 ELSE try_cast({nbytes} AS BIGINT) END"
     if "request_time" in v:
         out["latency_ms"] = f"try_cast({v['request_time']} AS DOUBLE) * 1000"
     elif "request_time_us" in v:
