@@ -131,3 +131,23 @@ def test_exit_codes_are_documented():
     assert "Exit codes" in out and "no-signal" in out and "no-data" in out
     docs = (ROOT / "docs" / "analysis.md").read_text()
     assert "## Verdict" in docs and "exit" in docs.lower()
+
+
+def test_reports_never_print_an_all_clear_without_signal(tmp_path):
+    from click.testing import CliRunner
+
+    from sessionlens import ingest
+    from sessionlens.cli import cli
+
+    from .conftest import REAL
+
+    if not REAL.exists():
+        import pytest
+
+        pytest.skip("../shared/data/real is not beside the repo")
+    ingest(tmp_path / "lake", [str(REAL / "logparser_hackers_access" / "hackers-access.log")])
+    for name in ("r.html", "r.md"):
+        result = CliRunner().invoke(cli, ["report", "--lake", str(tmp_path / "lake"), "--out", str(tmp_path / name)])
+        assert result.exit_code in (0, 4), result.output
+        text = (tmp_path / name).read_text()
+        assert "Cannot judge" in text and "stayed within what is normal" not in text

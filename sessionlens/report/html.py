@@ -61,8 +61,13 @@ def render_html(con, analysis: Analysis) -> str:
              f"{analysis.requests:,} requests, {analysis.session_errors:,} session errors, bucket {analysis.bucket_seconds}s</p>"]
     if analysis.spikes:
         parts += [f'<div class="headline">{escape(headline(r))}</div>' for r in analysis.spikes]
+    elif analysis.verdict in ("no-signal", "no-data"):
+        # Never an all-clear where the data cannot show a session problem.
+        title = "Cannot judge" if analysis.verdict == "no-signal" else "No data"
+        parts.append(f'<div class="headline">{title}: {escape(analysis.verdict_detail(analysis.local))}.</div>')
     else:
-        parts.append('<div class="ok">No spike in the session-error rate: it stayed within what is normal for each hour.</div>')
+        parts.append('<div class="ok">No spike in the session-error rate: it stayed within what is normal for each '
+                     f'hour ({escape(analysis.verdict_detail(analysis.local))}).</div>')
 
     if analysis.anomalies:
         parts.append("<h2>Session anomalies</h2>")

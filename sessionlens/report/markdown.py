@@ -39,7 +39,13 @@ def render_markdown(con, analysis: Analysis, out: Path) -> str:
     lines = ["# sessionlens report", "",
              f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC: {analysis.requests:,} requests, "
              f"{analysis.session_errors:,} session errors, bucket {analysis.bucket_seconds}s", ""]
-    lines += [f"**{md_text(headline(r))}**" for r in analysis.spikes] or ["No spike in the session-error rate."]
+    if analysis.spikes:
+        lines += [f"**{md_text(headline(r))}**" for r in analysis.spikes]
+    elif analysis.verdict in ("no-signal", "no-data"):  # never an all-clear where the data cannot tell
+        title = "Cannot judge" if analysis.verdict == "no-signal" else "No data"
+        lines.append(f"**{title}:** {md_text(analysis.verdict_detail(analysis.local))}.")
+    else:
+        lines.append(f"No spike in the session-error rate ({md_text(analysis.verdict_detail(analysis.local))}).")
     if analysis.anomalies:
         lines += ["", "## Session anomalies", ""]
         for a in analysis.anomalies:
