@@ -202,3 +202,32 @@ def test_apache_dash_bytes_are_zero(tmp_path):
     lake, summary = ingest_text(tmp_path, text)
     assert summary.files[0].format == "apache-combined"
     assert {r["bytes"] for r in rows(lake)} == {0}
+
+
+def test_nginx_hex_escapes_are_decoded(tmp_path):
+    line = ('203.0.113.7 - - [19/Sep/2023:16:09:12 +0000] "GET /caf\\xC3\\xA9?q=1 HTTP/1.1" 200 5 "-" '
+            '"Agent\\x09tab M\\xC3\\xBCller \\x22q\\x22"')
+    # a byte that is not UTF-8 keeps its escape (the quote and backslash are still decoded)
+    odd = line.replace("\\x22q\\x22", "\\x22q\\x22 \\xFF")
+    lake, summary = ingest_text(tmp_path, "\n".join([line, line, odd]) + "\n", fmt="nginx-combined")
+    got = rows(lake)
+    assert {r["path"] for r in got} == {"/café"}
+    assert sorted(r["user_agent"] for r in got) == ['Agent\ttab Müller "q"'] * 2 + ['Agent\\x09tab M\\xC3\\xBCller "q" \\xFF']
+
+
+def test_ingress_retry_lists(tmp_path):
+    fmt = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
+           '"$http_user_agent" $request_length $request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name] '
+           '$upstream_addr $upstream_response_length $upstream_response_time $upstream_status $req_id')
+    line = ('203.0.113.7 - - [19/Sep/2023:16:09:12 +0000] "GET /api/me HTTP/1.1" 200 1830 "-" "curl/8" 400 0.516 '
+            '[shop-api-8080] [] 10.0.0.1:80, 10.0.0.2:80 0, 1830 0.004, 0.512 502, 200 3f1c9a7e0b2d4c6e8f1a3b5c7d9e0f12')
+    lake, summary = ingest_text(tmp_path, line + "\n", nginx_format=fmt)
+    assert summary.stored == 1, summary.rejected_by_reason
+    row = rows(lake)[0]
+    assert (row["host"], row["request_id"], row["latency_ms"]) == ("10.0.0.2:80", "3f1c9a7e0b2d4c6e8f1a3b5c7d9e0f12", 516.0)
+
+
+def test_json_cache_status_lower_case(tmp_path):
+    line = '{"time": "2023-09-19T16:10:00Z", "status": 200, "path": "/a", "cache_status": "HIT"}'
+    lake, _ = ingest_text(tmp_path, line + "\n")
+    assert rows(lake)[0]["cache_status"] == "hit"

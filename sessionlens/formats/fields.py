@@ -47,7 +47,13 @@ def decode_sql(expr: str, escape: str) -> str:
     if escape == "apache":
         return f"CASE WHEN contains({expr}, '\\') THEN replace(replace({expr}, '\\\"', '\"'), '\\\\', '\\') ELSE {expr} END"
     if escape == "default":
-        return f"CASE WHEN contains({expr}, '\\x') THEN replace(replace({expr}, '\\x22', '\"'), '\\x5C', '\\') ELSE {expr} END"
+        # nginx writes '"', '\\' and bytes outside 32..126 as \xHH: decode them all
+        # as UTF-8 (through url_decode); a sequence that is not valid UTF-8
+        # keeps its escapes but for the quote and the backslash.
+        simple = f"replace(replace({expr}, '\\x22', '\"'), '\\x5C', '\\')"
+        full = (f"try(url_decode(regexp_replace(replace(replace({expr}, '%', '%25'), '+', '%2B'), "
+                f"'\\\\x([0-9A-Fa-f]{{2}})', '%\\1', 'g')))")
+        return f"CASE WHEN contains({expr}, '\\x') THEN coalesce({full}, {simple}) ELSE {expr} END"
     return expr
 
 
@@ -139,6 +145,9 @@ def access_raw_sql(v: dict[str, str], escape: str, options: FieldOptions) -> dic
             f"try_cast(trim(list_last(string_split({v['upstream_response_time']}, ','))) AS DOUBLE) * 1000"
         )
 
+    if "upstream_addr" in v:
+        # "10.0.0.1:80, 10.0.0.2:80" (retries) or "a : b" (internal redirect): the last one answered
+        v["upstream_addr"] = f"trim(list_last(string_split(replace({v['upstream_addr']}, ' : ', ', '), ',')))"
     host = _first(v, "hostname", "upstream_addr")
     if host:
         out["host"] = host

@@ -149,6 +149,8 @@ class JsonLinesParser(Parser):
         special = {"ts", "session", "cookie", "ip", "xff", *TYPED, *LATENCY_MS_PER}
         exprs.update({RAW_OF[k]: v for k, v in value.items() if k not in special})
         exprs.update({RAW_OF[k]: f"try_cast({value[k]} AS {t})" for k, t in TYPED.items() if k in value})
+        if "cache" in value:
+            exprs["cache_status"] = f"lower({value['cache']})"  # as every other parser stores it
         latency = [f"try_cast({value[k]} AS DOUBLE){f}" for k, f in LATENCY_MS_PER.items() if k in value]
         ip = strip_port_sql(value["ip"]) if "ip" in value else None
         xff = strip_port_sql(xff_client_sql(value["xff"], options.client_ip_from)) if "xff" in value else None

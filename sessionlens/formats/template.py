@@ -68,7 +68,7 @@ TYPED = {
     "host": f"(?:{HOSTNAME}|{IP})(?::[0-9]+)?|-",
     "server_name": f"(?:{HOSTNAME}|{IP})|_|-",
     "server_port": r"[0-9]+",
-    "upstream_addr": r"\S+",
+    "upstream_addr": r"\S+(?:(?:, | : )\S+)*",
     "upstream_cache_status": r"[A-Za-z]+|-",
 }
 
@@ -351,6 +351,8 @@ def _piece_regex(piece: str | Var, in_quotes: bool, capture: bool = True, typed:
         body = r'(?:[^"\\]|\\.)*?'
     elif _is_free_text(piece.name) or piece.name in SPACED_IN_REGEX:
         body = r".*?"
+    elif piece.name.startswith("upstream_"):
+        body = r"\S*?(?:(?:, | : )\S*?)*"  # one value per upstream tried
     else:
         body = r"\S*?"
     return f"({body})" if capture else f"(?:{body})"
