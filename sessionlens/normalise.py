@@ -114,6 +114,13 @@ def _time_window(options: FieldOptions) -> tuple[str, str, str]:
     return lo, hi, words
 
 
+# "http://example.org/a?b" (absolute-form targets of proxies, JSON `url` fields) -> "/a?b"
+ABSOLUTE_TO_PATH = (
+    "CASE WHEN contains(uri, '://') AND NOT starts_with(uri, '/') "
+    "THEN regexp_replace(uri, '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*', '') ELSE uri END"
+)
+
+
 def route_sql(path_expr: str) -> str:
     """SQL turning /works/123/kudos into /works/:id/kudos."""
     return ROUTE_SQL.replace("@PATH@", path_expr)
@@ -152,7 +159,7 @@ WITH raw AS (SELECT * FROM {raw_from}),
 prepared AS (
   SELECT *,
     '{source}' AS source,
-    nullif({scrub_url_sql("split_part(uri, '?', 1)")}, '') AS _path,
+    nullif({scrub_url_sql("split_part(" + ABSOLUTE_TO_PATH + ", '?', 1)")}, '') AS _path,
     CASE WHEN contains(uri, '?') THEN substr(uri, strpos(uri, '?') + 1) END AS _query
   FROM raw
 ),

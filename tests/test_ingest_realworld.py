@@ -231,3 +231,22 @@ def test_json_cache_status_lower_case(tmp_path):
     line = '{"time": "2023-09-19T16:10:00Z", "status": 200, "path": "/a", "cache_status": "HIT"}'
     lake, _ = ingest_text(tmp_path, line + "\n")
     assert rows(lake)[0]["cache_status"] == "hit"
+
+
+def test_absolute_urls_give_their_path(tmp_path):
+    lines = ['{"time": "2023-09-19T16:10:00Z", "status": 200, "url": "https://example.org/works/5?x=1"}',
+             '203.0.113.7 - - [19/Sep/2023:16:09:12 +0000] "GET http://example.org/works/6 HTTP/1.1" 200 5 "-" "UA"']
+    lake, _ = ingest_text(tmp_path, lines[0] + "\n", name="a.jsonl")
+    assert (rows(lake)[0]["path"], rows(lake)[0]["route"]) == ("/works/5", "/works/:id")
+    lake2, _ = ingest_text(tmp_path / "b", lines[1] + "\n")
+    assert rows(lake2)[0]["path"] == "/works/6"
+
+
+def test_cloudflare_empty_cookie_does_not_hide_the_session_cookie(tmp_path):
+    from sessionlens.privacy import keyed_hash, load_or_create_key
+
+    line = ('{"EdgeStartTimestamp": "2023-09-19T16:12:01Z", "ClientRequestURI": "/", "EdgeResponseStatus": 200, '
+            '"Cookies": {"sid": "", "_app_session": "abc--def"}}')
+    lake, _ = ingest_text(tmp_path, line + "\n")
+    row = rows(lake)[0]
+    assert row["session_key"] == keyed_hash(load_or_create_key(lake.root), "session", "abc--def")

@@ -282,7 +282,8 @@ class CloudflareParser(JsonLinesParser):
         cookies = j.raw("$.Cookies")  # a small JSON object: parsed again only here
         cookie_from_object = (
             f"CASE WHEN starts_with({cookies}, '{{') THEN nullif(json_extract_string({cookies}, '$.\"' || "
-            f"list_filter(json_keys({cookies}), lambda k: regexp_matches(k, '{name_re}'))[1] || '\"'), '') END"
+            f"list_filter(json_keys({cookies}), lambda k: regexp_matches(k, '{name_re}') AND "
+            f"coalesce(json_extract_string({cookies}, '$.\"' || k || '\"'), '') <> '')[1] || '\"'), '') END"
         )
         cookie_from_header = f"nullif(regexp_extract({hdr('RequestHeaders', 'cookie')}, '{cookie_re}', 1), '')"
         exprs = {
