@@ -163,3 +163,8 @@ def test_random_damage_never_leaks_or_loses_a_line(fmt):
         _check_no_leak_and_counts(fmt, data)
 
     run()
+
+
+def test_every_format_declares_at_least_five_samples():
+    few = {name: len(spec.samples) for name, spec in SPECS.items() if len(spec.samples) < 5}
+    assert not few, few
