@@ -135,4 +135,4 @@ def _unwrap_json(text: str, parts: dict[str, list[str]] | None = None) -> str:
     # A value holding a newline mid-text would add a line: keep it on one.
     inner = inner.str.replace_all("\n", " ", literal=True)
     out = pl.select(pl.when(is_record & inner.is_not_null()).then(inner).otherwise(lines)).to_series()
-    return "\n".join(out.to_list()) + "\n"
+    return out.str.join("\n").item() + "\n"  # joined in Polars: no Python string per line

@@ -114,12 +114,14 @@ def expand_paths(paths: Iterable[str]) -> list[str]:
     return [name for name, _ in expand_inputs(paths)]
 
 
-def expand_inputs(paths: Iterable[str]) -> list[tuple[str, bool]]:
+def expand_inputs(paths: Iterable[str], exclude: Iterable[Path] = ()) -> list[tuple[str, bool]]:
     """(file, named) pairs: ``named`` is False for files found in a directory.
 
     A file found in a directory that no format matches is skipped with a
-    note; a file named on its own is an error then.
+    note; a file named on its own is an error then. Files found in a
+    directory under one of ``exclude`` (a lake, a report folder) are left out.
     """
+    skip = [Path(e).resolve() for e in exclude]
     out: list[tuple[str, bool]] = []
     for raw in paths:
         if raw == "-":
@@ -128,7 +130,8 @@ def expand_inputs(paths: Iterable[str]) -> list[tuple[str, bool]]:
         p = Path(raw)
         if p.is_dir():
             found = sorted(str(f) for f in p.rglob("*")
-                           if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts))
+                           if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                           and not any(root == f.resolve() or root in f.resolve().parents for root in skip))
             out.extend((f, False) for f in found)
         elif p.exists():
             out.append((str(p), True))
@@ -244,11 +247,10 @@ class Ingestor:
         covered = max((s for s in candidates if scan.hash_at.get(s.end_byte) == s.prefix_hash),
                       key=lambda s: s.end_byte, default=None)
         start_byte = covered.end_byte if covered else 0
-        # A live file's unfinished last line waits for its newline; a
-        # compressed (rotated) file will not grow, so its last line counts.
-        # A file written to in the last minutes may be mid-line; an older one
-        # without a final newline is simply finished. (A cut compressed file
-        # is not finished: its cut line waits for the whole file.)
+        # A file written to in the last minutes may be mid-line: its unfinished
+        # last line waits for its newline. A compressed (rotated) file or an
+        # older one is finished, and its last line counts; a cut compressed
+        # file is not, and its cut line waits for the whole file.
         live = not compressed and time.time() - path.stat().st_mtime < LIVE_SECONDS
         end_byte = scan.size if (final or not (live or scan.truncated)) else scan.complete_end
         end_hash = scan.total_hash if end_byte == scan.size else scan.full_hash
@@ -281,9 +283,8 @@ class Ingestor:
         if covered:
             result.status = "appended"
             result.message = f"continues {Path(covered.path).name} from line {first_line:,}"
-        content_hash = end_hash
         work = self.lake.staging_dir(f"input-{end_hash[:16]}")
-        parse_path, parse_start = path, 0
+        parse_path = path
         if start_byte or end_byte < scan.size:
             # Parse exactly the new whole lines, from a private copy.
             parse_path = stage_range(path, start_byte, end_byte, work / "range.log")
@@ -294,13 +295,13 @@ class Ingestor:
             # numbers stay those of the file the user named.
             parse_path = unwrap(parse_path, wrapper, work / "lines.log")
             head = head_lines(parse_path)
-        job = FileJob(parse_path, parse_start, first_line, lines, self.options, self.chunk_bytes,
+        job = FileJob(parse_path, 0, first_line, lines, self.options, self.chunk_bytes,
                       year=self.options.year or file_year(path), origin=path, origin_start=start_byte)
         job.warnings.extend(IngestWarning(**w) for w in result.warnings)
         empty = not head and lines == len(job.blank_lines())  # nothing but blank lines
         parser = self.parser if empty else (self.parser or detect(head, None))
         result.format = (f"{wrapper}:" if wrapper else "") + parser.name if parser else None
-        segment_id = xxhash.xxh3_64_hexdigest(f"{content_hash}:{start_byte}".encode())
+        segment_id = xxhash.xxh3_64_hexdigest(f"{end_hash}:{start_byte}".encode())
         staging = self.lake.staging_dir(segment_id)
         self.con.execute("SET VARIABLE sl_file_id = $v", {"v": segment_id})
         self.con.execute("SET VARIABLE sl_source_file = $v", {"v": label})
@@ -348,7 +349,7 @@ class Ingestor:
                 path=label,
                 start_byte=start_byte,
                 end_byte=end_byte,
-                prefix_hash=content_hash,
+                prefix_hash=end_hash,
                 fingerprint=fingerprint,
                 first_line=first_line,
                 lines=lines,
@@ -595,6 +596,7 @@ def ingest(
     stdin=None,
     chunk_bytes: int = 32 << 20,
     allow_rejects: bool = False,
+    exclude: Iterable[str | Path] = (),
 ) -> IngestSummary:
     """Ingests files into a lake (created if missing) and returns the summary.
 
@@ -612,13 +614,15 @@ def ingest(
         allow_rejects: store a file even when nearly all its lines are
             rejected (by default such a file stores nothing and fails: its
             format is most likely wrong, and a later run can read it).
+        exclude: directories whose files a directory input leaves out (the
+            lake's own directory always is).
 
     Raises:
         InputError: a path does not exist or an option is invalid.
         LakeLockedError: another run holds the lake.
     """
     started = time.perf_counter()
-    files = expand_inputs(paths)
+    files = expand_inputs(paths, [Path(lake), *map(Path, exclude)])  # never the lake's own files
     parser = build_parser(fmt, nginx_format, apache_format, json_map)
     rules = load_rules(rules_file)
     lake_obj = Lake(lake, create=True)

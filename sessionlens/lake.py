@@ -113,9 +113,6 @@ class Manifest:
     def find_hash(self, content_hash: str) -> Segment | None:
         return next((s for s in self.segments if s.prefix_hash == content_hash), None)
 
-    def last_segment_for(self, path: str) -> Segment | None:
-        mine = [s for s in self.segments if s.path == path and not s.compressed]
-        return max(mine, key=lambda s: s.end_byte) if mine else None
 
 
 class Lake:

@@ -42,7 +42,7 @@ from pathlib import Path
 from .analyze import Analysis, analyze, parse_when
 from .changes import iso
 from .errors import InputError, LakeLockedError
-from .ingest import IngestSummary, expand_inputs, ingest
+from .ingest import IngestSummary, ingest
 from .report import write_report
 from .summary import headline
 from .timespan import bulk_span
@@ -216,32 +216,6 @@ def _check_dir(path: Path, what: str) -> None:
         raise InputError(f"{what} {path}: cannot write there ({exc.strerror or type(exc).__name__})") from None
 
 
-def _inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
-def _ingest_inbox(lake: Path, inbox: Path, exclude: list[Path], progress=None) -> IngestSummary:
-    """``ingest(lake, [inbox])``, but never a file under an excluded directory (the lake, the reports).
-
-    When such a directory lies inside the inbox, the ingest reads a private
-    view of the inbox instead: the same tree, minus those directories, as
-    symbolic links to the files. Files are labelled by their resolved path,
-    so the lake sees the same names either way.
-    """
-    box = inbox.resolve()
-    if not any(_inside(root, box) for root in exclude):
-        return ingest(lake, [str(inbox)], progress=progress)
-    with tempfile.TemporaryDirectory(prefix="sessionlens-inbox-") as view:
-        for name, _ in expand_inputs([str(inbox)]):
-            path = Path(name)
-            if any(_inside(path.resolve(), root) for root in exclude):
-                continue
-            link = Path(view) / path.relative_to(inbox)
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(path.absolute())
-        return ingest(lake, [view], progress=progress)
-
-
 def _last_data_at(lake: Path) -> str | None:
     """When rows were last stored in the lake (the newest ingest that stored any)."""
     from .lake import Lake
@@ -296,7 +270,7 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
         raise LakeLockedError(f"{out}: another nightly run is in progress") from None
     try:
         # The lake's and the reports' own files are never input, even inside the inbox.
-        summary = _ingest_inbox(lake, inbox, [lake.resolve(), out.resolve()], progress)
+        summary = ingest(lake, [str(inbox)], progress=progress, exclude=[out])  # the lake is always left out
         if summary.stored == 0:
             return _no_new_data(summary, lake, out)
         from .lake import Lake

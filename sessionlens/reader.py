@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-import xxhash
 import zstandard
 
 from .errors import InputError
@@ -134,44 +133,6 @@ def open_decompressed(path: Path) -> BinaryIO:
     if kind == "none":
         return open(path, "rb")
     return _Tolerant(_decompressor(path, kind))  # type: ignore[return-value]
-
-
-def hash_file(
-    path: Path, prefix_len: int | None = None, count_from: int | None = None
-) -> tuple[str, str | None, int, int | None]:
-    """Hashes a file's raw bytes in one pass.
-
-    Returns:
-        (hash of the whole file, hash of its first ``prefix_len`` bytes or
-        None, size, and with ``count_from`` the number of lines from that
-        byte on, counted in the same pass; else None).
-    """
-    h = xxhash.xxh3_128()
-    prefix_hash = None
-    done = 0
-    lines = 0
-    last = b"\n"
-    with open(path, "rb") as fh:
-        while True:
-            want = BLOCK
-            if prefix_len is not None and prefix_hash is None and prefix_len > done:
-                want = min(BLOCK, prefix_len - done)
-            block = fh.read(want)
-            if not block:
-                break
-            h.update(block)
-            if count_from is not None and done + len(block) > count_from:
-                part = block[max(0, count_from - done):]
-                lines += part.count(b"\n")
-                last = part[-1:] or last
-            done += len(block)
-            if prefix_len is not None and prefix_hash is None and done == prefix_len:
-                prefix_hash = h.hexdigest()
-    if prefix_len is not None and prefix_hash is None and prefix_len == 0:
-        prefix_hash = xxhash.xxh3_128().hexdigest()
-    if count_from is not None and last != b"\n":
-        lines += 1  # a final line with no newline
-    return h.hexdigest(), prefix_hash, done, (lines if count_from is not None else None)
 
 
 def count_lines(path: Path, start_byte: int = 0, first_line: int = 1, find_blanks: bool = True) -> tuple[int, list[int]]:

@@ -20,7 +20,7 @@ from sessionlens import Lake, ingest
 from sessionlens.formats import load_specs
 from sessionlens.options import FieldOptions
 
-from .conftest import check_expect, rows
+from .conftest import check_expect, ingest_counted, rows
 
 SPECS = {s.name: s for s in load_specs()}
 RULES = '[[rule]]\nname = "teapot"\nkind = "other"\nstatus = [418]\n'
@@ -137,13 +137,7 @@ def _lake_text(lake_dir: Path) -> str:
 
 def _check_no_leak_and_counts(fmt: str, data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "input.log"
-        src.write_bytes(data)
-        summary = ingest(Path(tmp) / "lake", [str(src)], fmt=fmt, allow_rejects=True)
-        assert not summary.failed, summary.failed[0].message
-        physical = data.count(b"\n")
-        assert summary.lines_read == physical == summary.stored + summary.rejected
-        text = _lake_text(Path(tmp) / "lake")
+        text = _lake_text(ingest_counted(Path(tmp), fmt, data))
         assert CANARY_IP not in text and CANARY_TOKEN not in text
         for f in (Path(tmp) / "lake").rglob("*"):
             if f.is_file() and f.suffix != ".parquet":

@@ -106,7 +106,7 @@ def test_implausible_fields_are_rejected_with_a_reason(tmp_path, line, reason):
 
 
 def test_forced_layout_on_vhost_lines_rejects_rather_than_misparses(tmp_path):
-    text = "\n".join(f"example.org,x " + combined(i) for i in range(3)) + "\n"
+    text = "\n".join("example.org,x " + combined(i) for i in range(3)) + "\n"
     lake, summary = ingest_text(tmp_path, text, fmt="apache-combined")
     assert summary.stored == 0 and summary.rejected == 3
 
@@ -250,3 +250,13 @@ def test_cloudflare_empty_cookie_does_not_hide_the_session_cookie(tmp_path):
     lake, _ = ingest_text(tmp_path, line + "\n")
     row = rows(lake)[0]
     assert row["session_key"] == keyed_hash(load_or_create_key(lake.root), "session", "abc--def")
+
+
+def test_a_lake_inside_the_input_directory_is_never_ingested(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "access.log").write_text("\n".join(combined(i) for i in range(3)) + "\n")
+    ingest(logs / "lake", [str(logs)])
+    (logs / "access.log").write_text("\n".join(combined(i) for i in range(4)) + "\n")
+    again = ingest(logs / "lake", [str(logs)])
+    assert [os.path.basename(f.path) for f in again.files] == ["access.log"]

@@ -5,7 +5,6 @@ itself."""
 from __future__ import annotations
 
 import email.utils
-import json
 import shutil
 import threading
 import time

@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from sessionlens import Lake, ingest
 
+from .conftest import ingest_counted
+
 GOOD = {
     "nginx-edge": '203.0.113.7 - - [19/Sep/2023:16:09:12 +0000] "POST /works/123/kudos HTTP/1.1" 422 312 "-" "Mozilla/5.0 (X11)" 0.041 web03 v1.40.2 "BAh7CEkiD3Nl--3f9c2b6b1a0e4d8c9f7a6b5c4d3e2f1a0b9c8d7e" "on" "MISS" "u1" "-"',
     "apache-combined": '10.0.0.1 - - [07/Apr/2016:18:42:24 +0000] "GET /a?b=1 HTTP/1.1" 400 75 "" "Mozilla/5.0 (iPad)"',
@@ -57,14 +59,7 @@ def _physical_lines(data: bytes) -> int:
 
 def _check(fmt: str, data: bytes) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        src = Path(tmp) / "input.log"
-        src.write_bytes(data)
-        summary = ingest(Path(tmp) / "lake", [str(src)], fmt=fmt, allow_rejects=True)
-        assert not summary.failed, summary.files[0].message
-        assert summary.lines_read == _physical_lines(data)
-        assert summary.lines_read == summary.stored + summary.rejected
-        assert "unaccounted (sessionlens bug)" not in summary.rejected_by_reason
-        lake = Lake(Path(tmp) / "lake")
+        lake = Lake(ingest_counted(Path(tmp), fmt, data))
         lake.sql("SELECT count(*) FROM requests UNION ALL SELECT count(*) FROM events UNION ALL SELECT count(*) FROM rejects").fetchall()
 
 

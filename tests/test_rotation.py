@@ -27,7 +27,7 @@ class LogDir:
         self.written: list[str] = []  # every line ever written, in order
 
     def line(self, n: int, dup: bool = False) -> str:
-        path = f"/same" if dup else f"/w/{n}"
+        path = "/same" if dup else f"/w/{n}"
         return (f'203.0.113.{n % 250} - - [19/Sep/2023:{10 + n // 3600 % 12:02d}:{n // 60 % 60:02d}:{n % 60:02d} +0000] '
                 f'"GET {path} HTTP/1.1" 200 1 "-" "UA"\n')
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from sessionlens import Lake, analyze, ingest
+from sessionlens import Lake, analyze
 from sessionlens.options import FieldOptions
 
 from .conftest import ingest_text, rows
