@@ -20,7 +20,8 @@ from typing import Callable
 from . import queries
 from .timespan import bulk_span
 from .anomalies import detect_all
-from .attribute import AttributeSettings, Segment, Suspect, rank
+from .attribute import AttributeSettings, Suspect, rank
+from .segments import Segment
 from .changes import Change, all_changes, iso
 from .detect import DetectSettings, Spike, choose_bucket, find_spikes
 from .errors import InputError
@@ -116,7 +117,7 @@ class Analysis:
         """A compact summary in a notebook (charts: ``charts()``)."""
         from html import escape
 
-        from .attribute import pct
+        from .wording import pct
         from .summary import headline
 
         if self.verdict in ("no-data", "no-signal"):

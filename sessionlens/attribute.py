@@ -23,10 +23,8 @@ from scipy.stats import binomtest
 from . import queries
 from .changes import Change
 from .detect import Spike
-
-SEGMENT_DIMENSIONS = ("cookie_format", "app_version", "host", "host_version", "edge_worker", "cache_status",
-                      "route", "client_key")
-
+from .segments import Segment, segments
+from .wording import p_text, pct
 
 @dataclass(frozen=True)
 class AttributeSettings:
@@ -34,24 +32,9 @@ class AttributeSettings:
 
     lookback: timedelta = timedelta(hours=2)
     proximity_minutes: float = 30.0  # a cause this long before the onset keeps 1/e of its score
-    min_error_share: float = 0.15  # a segment holds at least this share of the errors...
-    min_lift: float = 2.0  # ... and this multiple of its share of requests
     explain_threshold: float = 0.5  # the best cause explains the spike from this score
     effect_window: timedelta = timedelta(minutes=20)
     effect_alpha: float = 0.01
-
-
-@dataclass
-class Segment:
-    dimension: str
-    value: str
-    error_share: float
-    request_share: float
-    rate: float
-
-    @property
-    def lift(self) -> float:
-        return self.error_share / max(self.request_share, 1e-9)
 
 
 @dataclass
@@ -63,42 +46,11 @@ class Suspect:
     effect: str | None = None
 
 
-def pct(x: float) -> str:
-    if x >= 0.1:
-        return f"{x:.0%}"
-    if x >= 0.001:
-        return f"{x:.2%}".replace(".00%", "%")
-    return f"{x:.3%}"
-
-
-def p_text(p: float) -> str:
-    if p < 1e-12:
-        return "p < 1e-12"
-    exponent = math.floor(math.log10(max(p, 1e-300)))
-    return f"p < 1e{exponent + 1}" if p < 0.001 else f"p = {p:.3f}"
-
-
 def rate_test(e1: int, n1: int, e2: int, n2: int) -> float:
     """Two-sided p-value that two Poisson rates differ, conditional on the total."""
     if e1 + e2 == 0 or n1 == 0 or n2 == 0:
         return 1.0
     return binomtest(e2, e1 + e2, n2 / (n1 + n2)).pvalue
-
-
-def segments(con, spike: Spike, settings: AttributeSettings) -> list[Segment]:
-    """Dimension values where the spike's errors sit far beyond their share of requests."""
-    found = []
-    for dim in SEGMENT_DIMENSIONS:
-        frame = queries.run(con, "segment_shares", {"start": spike.onset, "end": spike.end}, dimension=dim)
-        for row in frame.head(20).iter_rows(named=True):
-            es, rs = row["error_share"] or 0.0, row["request_share"] or 0.0
-            if row["value"] == "(none)" and dim != "cookie_format":
-                continue
-            if es >= settings.min_error_share and es >= settings.min_lift * rs:
-                found.append(Segment(dim, row["value"], float(es), float(rs), float(row["rate"] or 0.0)))
-    # most surprising first: the error share weighted by how far it exceeds the request share
-    found.sort(key=lambda s: -(s.error_share * math.log(s.lift)))
-    return found[:10]
 
 
 def _rates(con, start: datetime, end: datetime) -> tuple[int, int]:
@@ -212,7 +164,7 @@ def rank(con, spike: Spike, changes: list[Change], bucket_seconds: int,
          settings: AttributeSettings = AttributeSettings()) -> tuple[list[Suspect], list[Segment], str | None, list[str]]:
     """Suspects best first, the spike's segments, the explaining change id (or None), and notes."""
     bucket = timedelta(seconds=bucket_seconds)
-    segs = segments(con, spike, settings)
+    segs = segments(con, spike)
     by_id = {c.id: c for c in changes}
     linked: dict[str, list[Change]] = {}
     for c in changes:

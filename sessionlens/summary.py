@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .analyze import SIGNALS, Analysis
-from .attribute import pct
+from .wording import pct
 from .timeparse import fmt, fmt_span, offset, zone
 
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from html import escape
 
 from ..analyze import Analysis
-from ..attribute import pct
+from ..wording import pct
 from ..summary import headline
 from . import charts
 

@@ -17,7 +17,7 @@ from html import escape
 from pathlib import Path
 
 from ..analyze import Analysis
-from ..attribute import pct
+from ..wording import pct
 from ..summary import headline
 from . import charts
 
