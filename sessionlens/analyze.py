@@ -23,7 +23,9 @@ from .anomalies import detect_all
 from .attribute import AttributeSettings, Suspect, rank
 from .segments import Segment
 from .changes import Change, all_changes, iso
-from .detect import DetectSettings, Spike, choose_bucket, find_spikes
+from .detect import DetectSettings, Spike, choose_bucket, fit_baseline, spikes_from_flags
+from .segment_spikes import count_series, find_segment_spikes, segment_series
+from .ending import still_abnormal
 from .errors import InputError
 from .lake import Lake
 from .timeparse import fmt, parse_time, zone
@@ -67,6 +69,7 @@ class Analysis:
     window_events: int = 0
     display_tz: str | None = None  # --tz: the zone of terminal and report text (the JSON stays UTC)
     asked: tuple[bool, bool] = (False, False)  # were --since and --until given
+    still_abnormal: list[str] = field(default_factory=list)  # what is still wrong at the end of the data (ending.py)
 
     def verdict_detail(self, show: Callable[[datetime], str] = iso) -> str:
         """One sentence on what the verdict rests on; times through ``show`` (default: ISO UTC)."""
@@ -161,6 +164,7 @@ class Analysis:
                        "rejected_lines": self.rejected_lines},
             "spikes": [_spike_json(r) for r in self.spikes],
             "anomalies": self.anomalies,
+            "still_abnormal": self.still_abnormal,
         }
 
 
@@ -179,6 +183,8 @@ def _spike_json(r: SpikeReport) -> dict:
         "suspects": [_suspect_json(x) for x in r.suspects],
         "segments": [{"dimension": g.dimension, "value": g.value, "error_share": round(g.error_share, 4),
                       "request_share": round(g.request_share, 4), "rate": round(g.rate, 6)} for g in r.segments],
+        # additive: the segment a spike is confined to (null for the overall rate)
+        "segment": {"dimension": s.segment[0], "value": s.segment[1]} if s.segment else None,
     }
 
 
@@ -222,6 +228,23 @@ def _window(since: datetime | None, until: datetime | None, con, now: datetime |
         else:
             start = end
     return start, end, span, events
+
+
+def detect_spikes(con, series, since: datetime, until: datetime, bucket: int,
+                  settings: DetectSettings = DetectSettings()) -> list[Spike]:
+    """Spikes of the overall rate and of single segments, oldest first.
+
+    The pooled search's threshold counts every series searched (the
+    overall one and each segment value), so more segments do not mean
+    more false spikes.
+    """
+    if series.height == 0:
+        return []
+    frames = segment_series(con, since, until, bucket)
+    searched = 1 + count_series(frames)
+    fit = fit_baseline(series, bucket, settings, searched)
+    overall = spikes_from_flags(fit.series, fit.flagged, fit.pooled, fit.expected, bucket, settings)
+    return find_segment_spikes(frames, fit, overall, bucket, settings, searched)
 
 
 def analyze(
@@ -284,7 +307,8 @@ def analyze(
     reach = min(history, timedelta(seconds=MAX_HISTORY_BUCKETS * bucket))
     detect_start = min(start, max(start - reach, span.start)) if span.start is not None else start
     series = queries.run(con, "rate_by_bucket", {"since": detect_start, "until": end, "bucket_seconds": bucket})
-    found = [s for s in find_spikes(series, bucket, detect_settings) if s.end > start and s.start < end]
+    found = detect_spikes(con, series, detect_start, end, bucket, detect_settings)
+    found = [s for s in found if s.end > start and s.start < end]
     spikes = [replace(s, id=f"spike-{i}", end=min(s.end, end)) for i, s in enumerate(found, 1)]
     earliest = min([start] + [s.onset for s in spikes])
     changes = all_changes(lake, earliest - attribute_settings.lookback, end, con=con)
@@ -297,4 +321,5 @@ def analyze(
     result.spikes, result.changes, result.baseline = reports, changes, (detect_start, end)
     result.anomalies = detect_all(con, start, end, changes, anomaly_settings)
     result.verdict = "spike" if reports else "normal"
+    result.still_abnormal = still_abnormal(con, start, end, bucket, [r.spike for r in reports])
     return result

@@ -525,6 +525,9 @@ def report(lake, out, fmt, since, until, tz):
     offline, charts included), Markdown with PNG charts beside it, or the
     JSON of `analyze --json`.
 
+    Exits 4 (after writing the report) when the window cannot be judged:
+    no requests in it, or none showing a session (the report says which).
+
     \b
     Examples:
       sessionlens report --lake lake/ --out incident.html
@@ -540,6 +543,10 @@ def report(lake, out, fmt, since, until, tz):
     except SessionlensError as exc:
         raise _fail(exc) from None
     click.echo(str(path))
+    if analysis.verdict in ("no-signal", "no-data"):
+        # the report is written and says so; the exit code tells a scheduler it is no all-clear
+        click.echo(f"{analysis.verdict}: {analysis.verdict_detail()}", err=True)
+        sys.exit(4)
 
 
 # --- nightly --------------------------------------------------------------------
@@ -562,6 +569,12 @@ def nightly(inbox, lake, out, until, fail_on, webhook, webhook_timeout):
     Safe to run from cron: a lock keeps two runs apart, a killed run is
     completed by the next, nothing is counted twice. See docs/nightly.md for
     a crontab line and a systemd timer.
+
+    \b
+    Exit codes:
+      0  analysed (or no new data since the last run)
+      3  --fail-on matched
+      4  cannot judge the night: no requests in it, or none showing a session
 
     \b
     Example:

@@ -7,6 +7,12 @@ recurs every night at 03:00 is normal for 03:00); a bucket stands out when
 its errors are improbable under the baseline (Poisson upper tail) and the
 rate is clearly higher. The onset is the change point where the rate left
 its baseline, found by a Poisson likelihood scan.
+
+One bucket cannot show a small or slow rise, so evidence is also pooled
+over buckets by a Poisson CUSUM (:mod:`sessionlens.cusum`), whose onset is
+where the rise truly began. ``find_segment_spikes`` (in
+:mod:`sessionlens.segment_spikes`) runs the same search within each host,
+version, cookie format, edge verdict, cache status, vhost and route.
 """
 
 from __future__ import annotations
@@ -19,7 +25,15 @@ import numpy as np
 import polars as pl
 from scipy.stats import poisson
 
+from .changepoint import change_points
+from .cusum import episodes, threshold_for
+
 NICE_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600)
+ONSET_AFTER = 60  # date_onset looks at most this many buckets past the first raised one
+ONSET_BEFORE = 60  # the onset is searched from this many buckets before the first raised one
+ONSET_RISE = 0.25  # noise units: the least rise (and level above expectation) that dates an onset
+ONSET_SUPPORT = 3.0  # log-likelihood units: onsets this close to the best are as plausible
+TRIM_POINTS = 600  # trim() works on at most this many blocks (its cost is quadratic)
 
 
 @dataclass(frozen=True)
@@ -32,8 +46,14 @@ class DetectSettings:
         min_errors: ... and it has at least this many errors.
         gap_buckets: quiet buckets allowed inside one spike.
         min_spike_errors: a spike needs at least this many errors in all.
-        shrink_requests: weight (in requests) pulling an hour's baseline toward the global rate.
+        shrink_errors: prior weight (in errors) pulling a time-of-day factor below 1 back toward 1.
+        rise_errors: prior weight (in errors) pulling a time-of-day factor above 1 toward 1.
         target_requests: the automatic bucket aims at this many requests per bucket.
+        cusum_ratios: the rises the pooled (CUSUM) search is tuned to, as multiples of the baseline.
+        false_alarm: the chance of one false pooled episode over a whole analysis (every series searched).
+        min_pooled_ratio: a pooled episode's rate is at least this multiple of its baseline...
+        min_pooled_errors: ... and it holds at least this many errors.
+        max_bucket: the automatic bucket is at most this long (pooling makes long buckets unnecessary).
     """
 
     alpha: float = 1e-6
@@ -41,8 +61,14 @@ class DetectSettings:
     min_errors: int = 4
     gap_buckets: int = 5
     min_spike_errors: int = 15
-    shrink_requests: float = 500.0
+    shrink_errors: float = 20.0
+    rise_errors: float = 2.0
     target_requests: float = 60.0
+    cusum_ratios: tuple[float, ...] = (2.0, 8.0)
+    false_alarm: float = 0.01
+    min_pooled_ratio: float = 2.0
+    min_pooled_errors: int = 5
+    max_bucket: int = 600
 
 
 @dataclass
@@ -57,6 +83,14 @@ class Spike:
     baseline_rate: float
     session_errors: int
     requests: int
+    segment: tuple[str, str] | None = None  # (dimension, value) when the spike is confined to one segment
+    onset_earliest: datetime | None = None  # the earliest onset the counts allow (onset_interval)
+    onset_latest: datetime | None = None  # ... and the latest; None: the onset's own bucket
+
+    @property
+    def rate(self) -> float:
+        """The session-error rate over the whole spike."""
+        return self.session_errors / max(self.requests, 1)
 
 
 def choose_bucket(requests: int, seconds: float, settings: DetectSettings) -> int:
@@ -64,16 +98,21 @@ def choose_bucket(requests: int, seconds: float, settings: DetectSettings) -> in
     if requests <= 0 or seconds <= 0:
         return 60
     want = settings.target_requests * seconds / requests
-    return next((b for b in NICE_BUCKETS if b >= want), NICE_BUCKETS[-1])
+    nice = [b for b in NICE_BUCKETS if b <= settings.max_bucket] or [NICE_BUCKETS[0]]
+    return next((b for b in nice if b >= want), nice[-1])
 
 
 def baseline(series: pl.DataFrame, flagged: np.ndarray, settings: DetectSettings) -> np.ndarray:
     """Expected rate per bucket, leaving flagged buckets out.
 
-    With two days or more, a bucket's expectation is the same hour of day on
-    the *other* days (so a long incident cannot raise its own baseline),
-    shrunk toward the other days' overall rate; with less history, the
-    overall rate of the unflagged buckets.
+    With two days or more, a bucket's expectation comes from the *other*
+    days (so a long incident cannot raise its own baseline): their overall
+    rate, times an hour-of-day factor, times a factor for the bucket's
+    quarter hour within that hour. Each factor is shrunk toward 1 by a
+    prior worth ``shrink_errors`` errors, so a quiet hour with two errors
+    yesterday does not set a baseline near zero, while a nightly purge
+    that adds a hundred errors at 03:00-03:15 is learnt as normal there.
+    With less history: the overall rate of the unflagged buckets.
     """
     req = series["requests"].to_numpy().astype(float)
     err = series["errors"].to_numpy().astype(float)
@@ -85,17 +124,41 @@ def baseline(series: pl.DataFrame, flagged: np.ndarray, settings: DetectSettings
         return np.full(len(req), rate)
     secs = (series["bucket"] - start).dt.total_seconds().to_numpy()
     day = (secs // 86400).astype(int)
-    hour = series["bucket"].dt.hour().to_numpy().astype(int)
+    minute_of_day = (series["bucket"].dt.hour().cast(pl.Int32) * 60 + series["bucket"].dt.minute()).to_numpy()
+    hour, slot = minute_of_day // 60, minute_of_day // 15
     ndays = day.max() + 1
-    E = np.zeros((ndays, 24))
-    N = np.zeros((ndays, 24))
-    np.add.at(E, (day[keep], hour[keep]), err[keep])
-    np.add.at(N, (day[keep], hour[keep]), req[keep])
-    e_other = E.sum(axis=0)[hour] - E[day, hour]
-    n_other = N.sum(axis=0)[hour] - N[day, hour]
-    g_other = (E.sum() - E.sum(axis=1)[day]) / np.maximum(N.sum() - N.sum(axis=1)[day], 1.0)
-    k = settings.shrink_requests
-    return (e_other + k * g_other) / (n_other + k)
+    E, N = np.zeros(ndays), np.zeros(ndays)
+    np.add.at(E, day[keep], err[keep])
+    np.add.at(N, day[keep], req[keep])
+    g_other = (E.sum() - E[day]) / np.maximum(N.sum() - N[day], 1.0)
+    # hour of day, then quarter hour, on the other days: errors seen against errors predicted
+    e_h, m_h = _other_days(day, hour, 24, err * keep, req * keep, ndays)
+    f_hour = shrunk_factor(e_h, m_h * g_other, settings)
+    e_s, m_s = _other_days(day, slot, 96, err * keep, req * keep, ndays)
+    f_slot = shrunk_factor(e_s, m_s * g_other * f_hour, settings)
+    return g_other * f_hour * f_slot
+
+
+def shrunk_factor(seen: np.ndarray, predicted: np.ndarray, settings: DetectSettings) -> np.ndarray:
+    """How much a time of day's rate departs from the rest: seen over predicted errors, shrunk toward 1.
+
+    Asymmetric on purpose: a factor below 1 (a baseline under the site's
+    usual rate, which makes false spikes) needs the evidence of
+    ``shrink_errors`` errors, while a factor above 1 (a recurring nightly
+    purge, which only makes the time less sensitive) needs ``rise_errors``.
+    """
+    low = (seen + settings.shrink_errors) / (predicted + settings.shrink_errors)
+    high = (seen + settings.rise_errors) / (predicted + settings.rise_errors)
+    return np.maximum(low, high)
+
+
+def _other_days(day: np.ndarray, key: np.ndarray, keys: int, err: np.ndarray, req: np.ndarray,
+                ndays: int) -> tuple[np.ndarray, np.ndarray]:
+    """Errors and requests at each bucket's key (hour, quarter hour) summed over the other days."""
+    E, N = np.zeros((ndays, keys)), np.zeros((ndays, keys))
+    np.add.at(E, (day, key), err)
+    np.add.at(N, (day, key), req)
+    return E.sum(axis=0)[key] - E[day, key], N.sum(axis=0)[key] - N[day, key]
 
 
 def flag(series: pl.DataFrame, expected: np.ndarray, settings: DetectSettings) -> tuple[np.ndarray, np.ndarray]:
@@ -132,18 +195,159 @@ def onset_index(req: np.ndarray, err: np.ndarray, lo: int, hi: int) -> int:
     return best
 
 
-def find_spikes(series: pl.DataFrame, bucket_seconds: int, settings: DetectSettings = DetectSettings()) -> list[Spike]:
-    """Spikes in a rate series (columns bucket, requests, errors), oldest first."""
+def date_onset(err: np.ndarray, mu: np.ndarray, lo: int, first: int, last: int) -> int | None:
+    """Where the rate left its expectation, by the change points of the counts in ``[lo, last]``
+    (at most ``ONSET_AFTER`` buckets past ``first``).
+
+    The counts are variance-stabilised against their expectation (Anscombe:
+    ``2(sqrt(errors + 3/8) - sqrt(expected + 3/8))`` has unit noise whatever
+    the level), so ``changepoint.change_points`` runs with ``sigma=1`` and its
+    defaults: the function the TCPD benchmark measures. The onset is the
+    first change point after which the level rises by at least ``ONSET_RISE`` noise
+    unit (the rate above its expectation after it), no later than two buckets after ``first`` (the first raised bucket);
+    None when there is none (the rise began before ``lo``).
+    """
+    last = min(last, first + ONSET_AFTER)  # the rise, not the whole course of a long spike
+    z = 2 * (np.sqrt(err[lo:last + 1] + 0.375) - np.sqrt(mu[lo:last + 1] + 0.375))
+    cps = change_points(z, sigma=1.0)
+    bounds = [0, *cps, len(z)]
+    for i, c in enumerate(cps, 1):
+        if lo + c > first + 2:
+            break
+        after = z[c:bounds[i + 1]].mean()
+        if after - z[bounds[i - 1]:c].mean() >= ONSET_RISE and after >= ONSET_RISE:
+            return lo + c
+    return None
+
+
+def onset_interval(err: np.ndarray, mu: np.ndarray, lo: int, first: int, last: int) -> tuple[int, int, int]:
+    """(earliest, latest, most likely) bucket of the onset, given the counts: a likelihood interval.
+
+    For each candidate onset ``c`` in ``[lo, first]``, the log-likelihood
+    gain of "raised from ``c`` on" over "as expected"; onsets within
+    ``ONSET_SUPPORT`` of the best are as good as it. Small counts make the
+    interval wide (one stray error proves little), which attribution uses so
+    that a change made just after a blurred onset is still a candidate cause.
+    """
+    hi = min(last, first + ONSET_AFTER) + 1
+    cands = np.arange(lo, min(first + ONSET_AFTER // 4, hi - 1) + 1)
+    if len(cands) == 0:
+        return first, first, first
+    ce = np.cumsum(err[lo:hi][::-1])[::-1]  # errors from each bucket to hi
+    cm = np.cumsum(np.maximum(mu[lo:hi], 1e-12)[::-1])[::-1]
+    e, m = ce[cands - lo], cm[cands - lo]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where(e > m, e * np.log(e / m) - (e - m), 0.0)
+    ok = cands[gain >= gain.max() - ONSET_SUPPORT]
+    return int(ok.min()), int(ok.max()), int(cands[int(np.argmax(gain))])
+
+
+def settle_onset(dated: int | None, interval: tuple[int, int, int], first: int) -> tuple[int, int, int]:
+    """(onset, earliest, latest): the change-point date when the counts allow it, else the most likely one;
+    never after ``first``, the first raised bucket (the spike cannot start before its onset)."""
+    earliest, latest, best = interval
+    onset = dated if dated is not None and earliest <= dated <= latest else best
+    onset = min(onset, first)
+    return onset, min(earliest, onset), max(latest, onset)
+
+
+def pooled_flags(req: np.ndarray, err: np.ndarray, expected: np.ndarray, settings: DetectSettings,
+                 searched: int = 1) -> np.ndarray:
+    """Buckets inside pooled (CUSUM) episodes that pass the episode gates, for one series.
+
+    ``searched``: how many series the whole analysis searches, so the
+    threshold keeps the false-alarm chance over all of them.
+    """
+    flags = np.zeros(len(req), dtype=bool)
+    mu = req * np.maximum(expected, 1e-9)
+    h = threshold_for(len(req), searched, len(settings.cusum_ratios), settings.false_alarm)
+    for ep in episodes(err[None, :], mu[None, :], settings.cusum_ratios, h):
+        lo, hi = trim(err, mu, ep.onset, ep.end)
+        if episode_passes(err[lo:hi].sum(), mu[lo:hi].sum(), settings):
+            flags[lo:hi] = True
+    return flags
+
+
+def trim(err: np.ndarray, mu: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
+    """The core of a CUSUM run ``[lo, hi)``: where the excess over expectation rose and where it stopped.
+
+    A run at a low tuned ratio can start hours early and end late when the
+    baseline is a little off; the core is the stretch that maximises the
+    excess log-likelihood of one raised rate inside against the expectation
+    outside (a two-sided split by cumulative sums, no loop per bucket).
+    """
+    if hi - lo <= 2:
+        return lo, hi
+    step = -(-(hi - lo) // TRIM_POINTS)  # long runs are cut at the resolution of TRIM_POINTS blocks
+    e = np.add.reduceat(err[lo:hi], np.arange(0, hi - lo, step))
+    m = np.maximum(np.add.reduceat(mu[lo:hi], np.arange(0, hi - lo, step)), 1e-12)
+    ce = np.concatenate([[0.0], np.cumsum(e)])
+    cm = np.concatenate([[0.0], np.cumsum(m)])
+    # for every [a, b): the Poisson log-likelihood gain of its own rate over the expected one
+    de = ce[None, :] - ce[:, None]
+    dm = cm[None, :] - cm[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where((de > 0) & (dm > 0), de * np.log(de / dm) - (de - dm), -np.inf)
+    gain[np.tril_indices_from(gain)] = -np.inf
+    a, b = np.unravel_index(int(np.argmax(gain)), gain.shape)
+    return lo + int(a) * step, min(hi, lo + int(b) * step)
+
+
+def episode_passes(errors: float, expected: float, settings: DetectSettings) -> bool:
+    """A pooled episode counts when its errors are many and far above what was expected."""
+    return errors >= settings.min_pooled_errors and errors >= settings.min_pooled_ratio * max(expected, 1e-9)
+
+
+def find_spikes(series: pl.DataFrame, bucket_seconds: int, settings: DetectSettings = DetectSettings(),
+                searched: int = 1) -> list[Spike]:
+    """Spikes in a rate series (columns bucket, requests, errors), oldest first.
+
+    ``searched``: the number of series the analysis searches in all (the
+    overall rate and every segment), for the pooled search's threshold.
+    """
     if series.height == 0:
         return []
+    fit = fit_baseline(series, bucket_seconds, settings, searched)
+    return spikes_from_flags(fit.series, fit.flagged, fit.pooled, fit.expected, bucket_seconds, settings)
+
+
+@dataclass
+class Fit:
+    """A rate series with no gaps, its expected rate per bucket and the buckets found raised."""
+
+    series: pl.DataFrame
+    expected: np.ndarray
+    flagged: np.ndarray
+    pooled: np.ndarray
+
+    @property
+    def buckets(self) -> pl.DataFrame:
+        """The bucket column alone, to build other series on the same buckets."""
+        return self.series.select("bucket")
+
+
+def fit_baseline(series: pl.DataFrame, bucket_seconds: int, settings: DetectSettings = DetectSettings(),
+                 searched: int = 1) -> Fit:
+    """The expected rate of every bucket, learnt without the raised buckets, and those buckets."""
     series = _fill_gaps(series, bucket_seconds)
+    req = series["requests"].to_numpy().astype(float)
+    err = series["errors"].to_numpy().astype(float)
     flagged = np.zeros(series.height, dtype=bool)
+    pooled = flagged
     for _ in range(6):  # baseline without the spikes, flags against it, until they settle
         expected = baseline(series, flagged, settings)
         _, new_flags = flag(series, expected, settings)
+        pooled = pooled_flags(req, err, expected, settings, searched)
+        new_flags |= pooled
         if (new_flags == flagged).all():
             break
         flagged = new_flags
+    return Fit(series, expected, flagged, pooled)
+
+
+def spikes_from_flags(series: pl.DataFrame, flagged: np.ndarray, pooled: np.ndarray, expected: np.ndarray,
+                      bucket_seconds: int, settings: DetectSettings) -> list[Spike]:
+    """Flagged buckets grouped into spikes (quiet gaps of up to ``gap_buckets`` allowed), each dated."""
     req = series["requests"].to_numpy().astype(float)
     err = series["errors"].to_numpy().astype(float)
     times = series["bucket"].to_list()
@@ -160,12 +364,21 @@ def find_spikes(series: pl.DataFrame, bucket_seconds: int, settings: DetectSetti
     previous_end = 0
     for g in groups:
         first, last = g[0], g[-1]
-        if err[first:last + 1].sum() < settings.min_spike_errors:
+        # a spike rests on many errors in single buckets, or on a pooled episode (small or slow rises)
+        if err[first:last + 1].sum() < settings.min_spike_errors and not pooled[first:last + 1].any():
             continue
-        lo = max(previous_end, first - 30)
+        lo = max(previous_end, first - ONSET_BEFORE)
         previous_end = last + 1
-        onset = onset_index(req, err, lo, min(len(req), first + 3)) if first > lo else first
-        onset = min(onset, first)
+        onset = date_onset(err, req * np.maximum(expected, 1e-9), lo, first, last)
+        if onset is not None:
+            # a change point dates the start of a ramp, which noise can pull a few buckets early:
+            # the best two-rate split near it, up to the first raised bucket, sharpens it
+            onset = onset_index(req, err, max(lo, onset - 3), min(len(req), max(first, onset) + 3))
+        else:
+            onset = onset_index(req, err, lo, min(len(req), first + 3)) if first > lo else first
+        onset = min(onset, first) if not pooled[first] else onset
+        onset, earliest, latest = settle_onset(onset, onset_interval(err, req * np.maximum(expected, 1e-9),
+                                                                     lo, first, last), first)
         rates = err[first:last + 1] / np.maximum(req[first:last + 1], 1)
         spikes.append(Spike(
             id=f"spike-{len(spikes) + 1}",
@@ -173,9 +386,11 @@ def find_spikes(series: pl.DataFrame, bucket_seconds: int, settings: DetectSetti
             end=times[last] + timedelta(seconds=bucket_seconds),
             onset=times[onset],
             peak_rate=float(rates.max()),
-            baseline_rate=float(expected[first:last + 1].mean()),
+            baseline_rate=float((expected[first:last + 1] * req[first:last + 1]).sum() / max(req[first:last + 1].sum(), 1)),
             session_errors=int(err[first:last + 1].sum()),
             requests=int(req[first:last + 1].sum()),
+            onset_earliest=times[earliest] if earliest < onset else None,
+            onset_latest=times[latest] if latest > onset else None,
         ))
     return spikes
 

@@ -64,10 +64,17 @@ class NightlyResult:
     new_data: bool = True
     note: str | None = None  # "no new data since ..." when nothing new was stored
 
+    @property
+    def cannot_judge(self) -> bool:
+        """The night had no requests, or none showing a session: "nothing unusual" would be a false all-clear."""
+        return self.analysis is not None and self.analysis.verdict in ("no-signal", "no-data")
+
     def lines(self) -> list[str]:
-        """What the run prints on standard output: one line per finding."""
+        """What the run prints on standard output: one line per finding, or the verdict."""
         if not self.new_data:
             return [self.note or "no new data"]
+        if self.cannot_judge:
+            return self.findings + [f"{self.analysis.verdict}: {self.analysis.verdict_detail()}"]
         return self.findings or ["nothing unusual"]
 
     def exit_code(self, fail_on: str | None) -> int:
@@ -75,7 +82,7 @@ class NightlyResult:
             return 3
         if fail_on == "anomaly" and self.anomalies:
             return 3
-        return 0
+        return 4 if self.cannot_judge else 0
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -224,10 +231,16 @@ def _last_data_at(lake: Path) -> str | None:
     return max(times) if times else None
 
 
+def _quiet(night: dict) -> str:
+    """A night without findings: "nothing unusual" only when the night could be judged."""
+    verdict = night.get("verdict", "normal")
+    return "nothing unusual" if verdict in ("normal", "spike") else f"cannot judge ({escape(verdict)})"
+
+
 def _index(out: Path, nights: dict, note: str | None = None) -> str:
     rows = "".join(
         f"<tr><td><a href=\"{escape(n['report'])}\">{escape(day)}</a></td><td>{n['spikes']}</td><td>{n['anomalies']}</td>"
-        f"<td>{'<br>'.join(escape(f) for f in n['findings']) or 'nothing unusual'}</td></tr>"
+        f"<td>{'<br>'.join(escape(f) for f in n['findings']) or _quiet(n)}</td></tr>"
         for day, n in sorted(nights.items(), reverse=True))
     banner = f"<p class=note>{escape(note)}</p>" if note else ""
     return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width, initial-scale=1\">"
@@ -281,7 +294,7 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
         newest = max((t for t in spans if t is not None), default=None)
         end = until_t or (newest + timedelta(seconds=1) if newest else datetime.now(timezone.utc))
         since = end - DAY
-        analysis = analyze(lake, None, end)  # the whole history, for the baseline
+        analysis = analyze(lake, since, end)  # the night; its baseline comes from the history before it
         findings, spikes, anomalies = _findings(analysis, since)
         night = f"{(end - timedelta(seconds=1)):%Y-%m-%d}"
         report = out / f"{night}.html"
@@ -291,12 +304,13 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
         os.replace(out / ".latest.tmp", out / "latest.html")
         registry = out / REGISTRY
         nights = json.loads(registry.read_text()) if registry.exists() else {}
-        nights[night] = {"report": report.name, "spikes": spikes, "anomalies": anomalies, "findings": findings}
+        nights[night] = {"report": report.name, "spikes": spikes, "anomalies": anomalies, "findings": findings,
+                         "verdict": analysis.verdict}
         _atomic_write(registry, json.dumps(nights, indent=1))
         _atomic_write(out / "index.html", _index(out, nights))
         result = NightlyResult(summary, analysis, report, findings, spikes, anomalies)
         if webhook:
-            text = f"sessionlens nightly {night}: " + ("; ".join(findings) if findings else "nothing unusual")
+            text = f"sessionlens nightly {night}: " + "; ".join(result.lines())
             result.webhook_error = post_webhook(webhook, _slack_escape(text), timeout=webhook_timeout)
         return result
     finally:

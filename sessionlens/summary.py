@@ -6,22 +6,61 @@ offset, or in UTC; the JSON document stays in UTC.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .analyze import SIGNALS, Analysis
-from .wording import pct
+from .attribute import AttributeSettings
+from .wording import anomaly_size, pct, times
 from .timeparse import fmt, fmt_span, offset, zone
+
+ENDING_TITLE = "Still abnormal at the end of the data"  # over the sentences of ``ending.still_abnormal``
 
 
 def headline(report, tz: str | None = None) -> str:
+    """The spike in one sentence: how much the rate rose (one multiple), from when, and why.
+
+    The multiple is the spike's own rate (its session errors over its
+    requests, onset to end) against its baseline, through
+    ``wording.times``; the peak is given as a rate, never as a second
+    multiple. The cause is named by id and label; without one, the sentence
+    says what the errors have in common (the spike's top segments).
+    """
     s = report.spike
-    ratio = s.peak_rate / s.baseline_rate if s.baseline_rate else float("inf")
-    cause = f"most likely cause: {report.explained_by}" if report.explained_by else "no change explains it well"
-    return (f"Session errors rose {ratio:.0f}x at {fmt(s.onset, tz)} "
-            f"({pct(s.baseline_rate)} -> peak {pct(s.peak_rate)}); {cause}")
+    rate = s.session_errors / s.requests if s.requests else s.peak_rate
+    segment = getattr(s, "segment", None)  # a spike confined to one segment, e.g. ("host", "web07")
+    where = f" on {segment[0]} {segment[1]}" if segment else ""
+    numbers = f"{pct(s.baseline_rate) if s.baseline_rate else 'none'} -> {pct(rate)} over the spike, peak {pct(s.peak_rate)}"
+    rose = f"rose {times(rate, s.baseline_rate)}" if s.baseline_rate > 0 else "appeared"
+    return f"Session errors{where} {rose} from {fmt(s.onset, tz)} ({numbers}); {cause_text(report)}"
+
+
+def cause_text(report) -> str:
+    """``most likely cause: deploy-1041 "Archive v1.41.0 (...)"``, or what the errors have in common."""
+    if report.explained_by:
+        change = next((x.change for x in report.suspects if x.change.id == report.explained_by), None)
+        label = change.label if change is not None and change.label and change.label != change.id else ""
+        return f"most likely cause: {report.explained_by}" + (f' "{label}"' if label else "")
+    top = report.segments[:2]
+    if not top:
+        return "no change explains it, and the errors share no segment"
+    common = " and ".join(f"{g.dimension} {g.value} ({pct(g.error_share)} of errors, {pct(g.request_share)} "
+                          "of requests)" for g in top)
+    return f"no change explains it; the errors have in common: {common}"
+
+
+def score_legend(settings: AttributeSettings = AttributeSettings()) -> str:
+    """What a suspect's score is made of, in one line under the suspects table (see attribute.score_cause)."""
+    keep = pct(math.exp(-1))
+    return (f"score (0 to 1, causes only) = timing x (0.45 rate jump + 0.55 link). Timing: a change "
+            f"{settings.proximity_minutes:.0f} min before the onset keeps {keep}. Rate jump: the rate before the change "
+            "against the rate from the onset (full at 10x, if significant). Link: the errors sit where the change "
+            "reached (its hosts, version, cookie format or edge verdict, or a top segment). A cause explains the "
+            f"spike from {settings.explain_threshold:.2f}; responses show 0.05 and an effect (rate after vs before).")
 
 
 def clock_span(start: datetime, end: datetime, tz: str | None = None) -> str:
@@ -76,7 +115,7 @@ def print_summary(result: Analysis, console: Console, tz: str | None = None) -> 
         console.print()
         console.print(f"[bold red]{len(result.anomalies)} session anomal{'y' if len(result.anomalies) == 1 else 'ies'}[/bold red]")
         for a in result.anomalies:
-            size = ", ".join(f"{k} {a[k]}" for k in ("sessions", "users", "clients", "max_cycles") if a.get(k) is not None)
+            size = anomaly_size(a)
             cause = f"; likely {a['explained_by']}" if a.get("explained_by") else ""
             a_start, a_end = _iso_text(a["start"]), _iso_text(a.get("end"))
             when = fmt_span(a_start, a_end, tz) if a_end else fmt(a_start, tz)
@@ -87,11 +126,13 @@ def print_summary(result: Analysis, console: Console, tz: str | None = None) -> 
         if result.anomalies:
             console.print()
         console.print(verdict_line(result, tz), highlight=False)
+        _print_ending(result, console)
         return
+    legend = True
     for report in result.spikes:
         s = report.spike
         console.print()
-        console.print(f"[bold red]{s.id}[/bold red] {headline(report, tz)}", highlight=False)
+        console.print(f"[bold red]{escape(s.id)}[/bold red] {escape(headline(report, tz))}", highlight=False)
         console.print(f"  from {clock_span(s.start, s.end, tz)}: {s.session_errors:,} errors in "
                       f"{s.requests:,} requests",
                       highlight=False)
@@ -105,10 +146,25 @@ def print_summary(result: Analysis, console: Console, tz: str | None = None) -> 
             table.add_row(f"{x.change.id}\n[dim]{x.change.label}[/dim]", f"{x.change.at.astimezone(zone(tz)):%H:%M}",
                           role, f"{x.score:.2f}", "\n".join(x.evidence))
         console.print(table)
+        if report.suspects and legend:  # once: the same legend under every table is noise in a terminal
+            console.print(f"[dim]{score_legend()}[/dim]", highlight=False)
+            legend = False
         if report.segments:
             seg = Table(title="where the errors are", show_header=True, header_style="bold")
-            for col in ("dimension", "value", "errors", "requests", "rate"):
+            for col in ("dimension", "value", "share of errors", "share of requests", "error rate"):
                 seg.add_column(col)
             for g in report.segments[:6]:
                 seg.add_row(g.dimension, g.value[:40], pct(g.error_share), pct(g.request_share), pct(g.rate))
             console.print(seg)
+    _print_ending(result, console)
+
+
+def _print_ending(result: Analysis, console: Console) -> None:
+    """Last, where a terminal leaves the eye: what is still wrong now."""
+    lines = getattr(result, "still_abnormal", None) or []
+    if not lines:
+        return
+    console.print()
+    console.print(f"[bold yellow]{ENDING_TITLE}:[/bold yellow]", highlight=False)
+    for line in lines:
+        console.print(f"  - {escape(line)}", highlight=False)

@@ -35,3 +35,68 @@ def times(rate: float, reference: float) -> str:
     if m == math.inf:
         return "from none"
     return f"{m:.1f}x" if m < 10 else f"{m:.0f}x"
+
+
+def duration(seconds: float) -> str:
+    """A length of time as a reader says it: ``40 s``, ``30 min``, ``1 h 30 min``, ``2 days``."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h" + (f" {rest} min" if rest else "")
+    return f"{seconds / 86400:.0f} days"
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def anomaly_size(a: dict) -> str:
+    """An anomaly's size with its unit and period: ``412 clients, up to 57 logout/login cycles per client within 10 min``.
+
+    Reads the fields the anomaly dicts carry (``sessions``, ``users``,
+    ``clients``, ``max_cycles``, ``period_seconds``); the period is
+    ``period_seconds`` when the detector gives it (its counting window), else
+    the anomaly's own span from ``start`` to ``end``.
+    """
+    from datetime import datetime
+
+    def when(text):
+        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+    period = a.get("period_seconds")
+    if period:
+        within = f"within {duration(period)}"
+    else:
+        start, end = when(a.get("start")), when(a.get("end"))
+        within = f"over {duration((end - start).total_seconds())}" if start and end and end > start else ""
+    kind = a.get("kind")
+    parts: list[str] = []
+    if kind == "logout_loop":
+        if a.get("clients") is not None:
+            parts.append(_plural(a["clients"], "client") + " looping")
+        if a.get("max_cycles") is not None:
+            parts.append(f"up to {_plural(a['max_cycles'], 'logout/login cycle')} per client")
+    elif kind == "session_sharing":
+        sessions = _plural(a.get("sessions") or 1, "session")
+        if a.get("users"):
+            parts.append(f"{sessions} used by {_plural(a['users'], 'distinct user')}")
+        elif a.get("clients"):
+            parts.append(f"{sessions} used from up to {_plural(a['clients'], 'client address', 'client addresses')} at once")
+        else:
+            parts.append(sessions)
+    elif kind == "mass_invalidation":
+        if a.get("users") is not None:
+            parts.append(f"{_plural(a['users'], 'user')} hit by session errors")
+    elif kind == "cross_account_enrollment":
+        if a.get("users") is not None:
+            parts.append(f"one device on {_plural(a['users'], 'account')}")
+    else:  # a kind this text does not know yet: its counts, named
+        parts += [f"{k.replace('_', ' ')} {a[k]:,}" for k in ("sessions", "users", "clients", "max_cycles")
+                  if isinstance(a.get(k), int)]
+    text = ", ".join(parts)
+    return f"{text} {within}".strip() if text else within

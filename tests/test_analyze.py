@@ -68,14 +68,17 @@ def test_archive_responses_and_segments(incidents):
 
 def test_json_document_shape(incidents):
     _, _, doc = incidents["archive"]
-    assert list(doc) == ["schema_version", "verdict", "verdict_detail", "window", "baseline", "bucket_seconds",
-                         "totals", "spikes", "anomalies"]
+    # the contract's fields in order; later fields are additions (still_abnormal: ending.py)
+    assert list(doc)[:9] == ["schema_version", "verdict", "verdict_detail", "window", "baseline", "bucket_seconds",
+                             "totals", "spikes", "anomalies"]
+    assert isinstance(doc["still_abnormal"], list) and all(isinstance(x, str) for x in doc["still_abnormal"])
     assert doc["verdict"] == "spike" and isinstance(doc["verdict_detail"], str)
     assert set(doc["baseline"]) == {"start", "end"}
     assert doc["schema_version"] == 1 and set(doc["totals"]) == {"requests", "session_errors", "rejected_lines"}
     spike = doc["spikes"][0]
-    assert list(spike) == ["id", "start", "end", "onset", "peak_rate", "baseline_rate", "session_errors", "requests",
-                           "explained_by", "suspects", "segments"]
+    assert list(spike)[:11] == ["id", "start", "end", "onset", "peak_rate", "baseline_rate", "session_errors",
+                                "requests", "explained_by", "suspects", "segments"]
+    assert spike["segment"] is None  # a spike of the overall rate
     for s in spike["suspects"]:
         assert {"change_id", "kind", "label", "at", "role", "score", "evidence"} <= set(s)
         assert s["role"] in ("cause", "response", "unrelated") and 0 <= s["score"] <= 1
@@ -89,22 +92,35 @@ def test_json_document_shape(incidents):
         assert spike[key].endswith("Z")
 
 
+class _Traps(dict):
+    """Each trap generated, ingested and analysed once, when a test first asks for it."""
+
+    def __init__(self, factory):
+        super().__init__()
+        self.factory = factory
+
+    def __missing__(self, name):
+        base = self.factory.mktemp(name)
+        expected, lake = _prepared(base, lambda p: generate_trap(name, p))
+        self[name] = (expected, analyze(lake, **expected.get("analyze", {})).to_json(), lake)
+        return self[name]
+
+
 @pytest.fixture(scope="module")
 def traps(tmp_path_factory):
-    out = {}
-    for name in TRAPS:
-        expected, lake = _prepared(tmp_path_factory.mktemp(name), lambda p, n=name: generate_trap(n, p))
-        out[name] = (expected, analyze(lake).to_json())
-    return out
+    return _Traps(tmp_path_factory)
 
 
 @pytest.mark.parametrize("name", sorted(TRAPS))
 def test_trap(traps, name):
-    expected, doc = traps[name]
+    expected, doc, _ = traps[name]
     spikes = doc["spikes"]
-    assert len(spikes) == expected["spikes"], [(s["onset"], s["end"]) for s in spikes]
+    assert len(spikes) == expected["spikes"], [(s["onset"], s["end"], s.get("segment")) for s in spikes]
+    assert doc["verdict"] == expected.get("verdict", "spike" if spikes else "normal")
     if not spikes:
         return
+    if "spike_segment" in expected:
+        assert spikes[0]["segment"] == expected["spike_segment"]
     wanted = expected.get("explained_by")
     got = [s["explained_by"] for s in spikes]
     assert got == (wanted if isinstance(wanted, list) else [wanted])
@@ -219,7 +235,37 @@ def test_window_header_in_the_display_zone(incidents):
     out = runner.invoke(cli, berlin)
     flat = " ".join(out.output.split())
     assert out.exit_code == 0 and "2023-09-19 18:00 +02:00 - 19:00 +02:00 (Europe/Berlin)" in flat, flat
-    assert "at 2023-09-19 18:10 +02:00" in flat
+    assert "from 2023-09-19 18:10 +02:00" in flat  # the headline's onset
     doc = json.loads(runner.invoke(cli, berlin + ["--json"]).output)
     assert doc["window"] == {"start": "2023-09-19T16:00:00Z", "end": "2023-09-19T17:00:00Z"}
     assert doc["spikes"][0]["onset"] == "2023-09-19T16:10:00Z"
+
+
+@pytest.mark.parametrize("name", ["no_signal", "empty_window"])
+def test_cannot_judge_traps_exit_4_from_the_cli(traps, name):
+    expected, doc, lake = traps[name]
+    args = ["analyze", "--lake", str(lake), "--json"]
+    for key, value in expected.get("analyze", {}).items():
+        args += [f"--{key}", value]
+    out = CliRunner().invoke(cli, args)
+    assert out.exit_code == 4, out.output
+    assert json.loads(out.output)["verdict"] == expected["verdict"]
+
+
+def test_narrowed_window_keeps_the_baseline_from_before(traps):
+    expected, doc, _ = traps["narrow_window"]
+    assert _t(doc["baseline"]["start"]) < _t(expected["analyze"]["since"]) - timedelta(hours=12)
+    spike = doc["spikes"][0]
+    assert spike["baseline_rate"] < 0.005 and spike["session_errors"] / spike["requests"] > 0.1
+
+
+def test_segment_spike_counts_are_the_segments(traps):
+    _, doc, lake = traps["canary_one_host"]
+    spike = doc["spikes"][0]
+    con = __import__("sessionlens.lake", fromlist=["Lake"]).Lake(lake).connect()
+    n, e = con.execute("SELECT count(*), count(error_kind) FROM requests WHERE host = 'web04' AND ts >= ? AND ts < ?",
+                       [_t(spike["start"]), _t(spike["end"])]).fetchone()
+    assert (spike["requests"], spike["session_errors"]) == (n, e)
+    overall = con.execute("SELECT count(error_kind) / count(*) FROM requests WHERE ts >= ? AND ts < ?",
+                          [_t(spike["start"]), _t(spike["end"])]).fetchone()[0]
+    assert overall < 3 * 0.004 < spike["session_errors"] / spike["requests"] / 2  # the overall rate hardly moved

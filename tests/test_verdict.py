@@ -148,6 +148,21 @@ def test_reports_never_print_an_all_clear_without_signal(tmp_path):
     ingest(tmp_path / "lake", [str(REAL / "logparser_hackers_access" / "hackers-access.log")])
     for name in ("r.html", "r.md"):
         result = CliRunner().invoke(cli, ["report", "--lake", str(tmp_path / "lake"), "--out", str(tmp_path / name)])
-        assert result.exit_code in (0, 4), result.output
+        assert result.exit_code == 4, result.output  # written, but no all-clear for a scheduler
+        assert "no-signal" in result.output
         text = (tmp_path / name).read_text()
         assert "Cannot judge" in text and "stayed within what is normal" not in text
+
+
+def test_nightly_without_session_signal_says_it_cannot_judge(tmp_path):
+    """A night of logs with no session cookie, user or rule match is no "nothing unusual" night."""
+    from sessionlens.samples.traps import no_signal
+
+    no_signal(tmp_path / "gen")
+    inbox = tmp_path / "gen" / "logs"
+    r = CliRunner().invoke(cli, ["nightly", "--inbox", str(inbox), "--lake", str(tmp_path / "lake"),
+                                 "--out", str(tmp_path / "out")])
+    assert r.exit_code == 4, r.output
+    assert "nothing unusual" not in r.output and "no-signal:" in r.output
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert "cannot judge (no-signal)" in index and "nothing unusual" not in index

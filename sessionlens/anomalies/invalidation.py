@@ -1,26 +1,125 @@
 """Mass invalidation: valid sessions wiped at once.
 
-A burst of session errors across many users, each hit about once (they sign
-in again, or cannot), unlike a sustained error rate where the same users are
-hit again and again. Read from app events, which name the user.
+A burst of first-time session errors across many sessions, far above the
+usual rate, each session (or user) hit about once: they sign in again, or
+cannot. Unlike a sustained error rate, where the same users are hit again
+and again and new sessions fail too.
+
+Two sources, either enough alone:
+
+* app events, which name the user;
+* access logs that carry a session cookie (nginx, Cloudflare, Rails 2):
+  a session counts when it had a successful request before and hits a
+  session error for the first time. A wipe leaves the old cookie dead (it
+  never works again) and the sessions opened after it working; a rolling
+  cookie change keeps failing the new sessions as well, and a faulty host
+  fails sessions that go on working elsewhere, so neither is a wipe.
+
+Logs without a session cookie are not read for wipes: an address (even with
+its user agent) is not a session, and behind a NAT many users share it.
+
+A burst that recurs at the same time of day on the other days of the data
+(a nightly session TTL purge) is routine, not an anomaly.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from statistics import median
 
 from .. import queries
 from .base import Detector, nearest_cause, window
+
+# Change kinds that can wipe sessions by themselves; preferred as the cause
+# over a later change of another kind.
+WIPING_KINDS = ("session_store", "cookie", "maintenance", "config")
 
 
 @dataclass(frozen=True)
 class InvalidationSettings:
     window_minutes: int = 5
-    min_users: int = 20  # distinct users hit in a window...
+    min_users: int = 20  # distinct users hit in a window (app events)...
+    min_sessions: int = 20  # ... or valid sessions failing for the first time (access logs)
     baseline_multiple: float = 10.0  # ... and this many times the usual number
-    max_errors_per_user: float = 1.5  # each user hit about once over the burst
+    max_errors_per_user: float = 1.5  # each user hit about once over the burst (app events)
+    max_young_share: float = 0.25  # access logs: at most this share of the failed sessions opened during the burst
+    min_dead_share: float = 0.5  # access logs: at least this share never worked again
     quiet_windows: int = 2  # a burst ends after this many windows back at the usual level
+    history: timedelta = timedelta(days=7)  # access logs: read this far back for the usual rate
+    routine_slack: timedelta = timedelta(minutes=30)  # the same time of day, give or take
+
+
+@dataclass(frozen=True)
+class Burst:
+    """Windows whose counts stand far above the usual level."""
+
+    first: datetime  # start of the first window
+    last: datetime  # end of the last window
+    peak: int  # the most in one window
+    usual: float  # the usual count per window
+
+
+def find_bursts(hits: dict[datetime, int], first: datetime, last: datetime, step: timedelta,
+                floor: int, multiple: float, quiet_windows: int) -> list[Burst]:
+    """Bursts in a series of counts per window.
+
+    Args:
+        hits: count per window start; absent windows count zero.
+        first: the first window's start; ``last``: the end of the series.
+        step: the window length.
+        floor: a burst window has at least this many...
+        multiple: ... and this many times the median window.
+        quiet_windows: a burst ends after more windows than this back at the
+            usual level; windows between count as part of it while above it.
+
+    Returns:
+        The bursts, in time order.
+    """
+    n = max(1, int((last - first) / step))
+    counts = [hits.get(first + i * step, 0) for i in range(n)]
+    usual = float(median(counts))
+    threshold = max(floor, multiple * max(usual, 1.0))
+    normal = max(3 * usual, 2)  # back to this level, the burst is over
+    spans: list[list[int]] = []
+    open_, quiet = False, 0
+    for i, c in enumerate(counts):
+        if c >= threshold or (open_ and c > normal):
+            if open_:
+                spans[-1][1] = i
+            elif c >= threshold:
+                spans.append([i, i])
+                open_ = True
+            quiet = 0
+        elif open_:
+            quiet += 1
+            open_ = quiet <= quiet_windows
+    return [Burst(first + a * step, first + (b + 1) * step, max(counts[a:b + 1]), usual) for a, b in spans]
+
+
+def is_routine(burst: Burst, others: list[Burst], data_start: datetime, data_end: datetime,
+               slack: timedelta) -> bool:
+    """Whether a burst recurs at the same time of day on the other days of the data.
+
+    Routine when at least one other day, and at least half of the other days
+    the data covers at that time, show a burst starting within ``slack``.
+    """
+    def tod_gap(a: datetime, b: datetime) -> float:
+        d = abs((a - a.replace(hour=0, minute=0, second=0, microsecond=0))
+                - (b - b.replace(hour=0, minute=0, second=0, microsecond=0))).total_seconds()
+        return min(d, 86400 - d)
+
+    days_with = {o.first.date() for o in others
+                 if o.first.date() != burst.first.date() and tod_gap(o.first, burst.first) <= slack.total_seconds()}
+    covered = 0
+    day = timedelta(days=1)
+    k = -int((burst.first - data_start) / day) - 1
+    while burst.first + k * day < data_end:
+        t = burst.first + k * day
+        if k != 0 and data_start <= t < data_end:
+            covered += 1
+        k += 1
+    return len(days_with) >= 1 and 2 * len(days_with) >= covered
 
 
 class MassInvalidation(Detector):
@@ -28,52 +127,100 @@ class MassInvalidation(Detector):
     Settings = InvalidationSettings
 
     def detect(self, con, since, until, changes):
-        s = self.settings
+        found = self._from_events(con, since, until, changes)
+        for a in self._from_requests(con, since, until, changes):
+            same = [f for f in found if f["_first"] - self._step() <= a["_last"] and a["_first"] <= f["_last"] + self._step()]
+            if not same:
+                found.append(a)
+                continue
+            # one burst seen in both sources: reported once, from the events (they name users)
+            f = same[0]
+            f["sources"] = ["app_events", "access_logs"]
+            f["evidence"].append(f"access logs agree: {a['sessions']} valid sessions failed for the first time")
+            for k in ("sessions", "clients"):
+                if not f.get(k):
+                    f[k] = a[k]
+        for f in found:
+            del f["_first"], f["_last"]
+        return sorted(found, key=lambda f: f["start"])
+
+    def _step(self) -> timedelta:
+        return timedelta(minutes=self.settings.window_minutes)
+
+    def _from_events(self, con, since, until, changes) -> list[dict]:
+        s, step = self.settings, self._step()
         hits = queries.run(con, "anomaly_session_error_hits", {"since": since, "until": until, "window_minutes": s.window_minutes})
         if hits.height == 0:
             return []
-        # the usual count per window, quiet windows (absent from the query) counted as zero
-        windows = max(int((until - since).total_seconds() // (60 * s.window_minutes)), hits.height)
-        padded = sorted(hits["hit"].to_list()) + [0] * (windows - hits.height)
-        usual = float(sorted(padded)[len(padded) // 2])
-        threshold = max(s.min_users, s.baseline_multiple * max(usual, 1.0))
-        normal = max(3 * usual, 2)  # back to this level, the burst is over
-        rows = hits.to_dicts()
-        bursts: list[list[dict]] = []
-        quiet, previous = 0, None
-        step_ = timedelta(minutes=s.window_minutes)
-        for r in rows:
-            if previous is not None and bursts and bursts[-1]:
-                # windows with no errors at all are absent from the query: they are quiet ones
-                quiet += max(0, int((r["window_start"] - previous) / step_) - 1)
-            previous = r["window_start"]
-            if bursts and bursts[-1] and quiet > s.quiet_windows:
-                bursts.append([])
-            if r["hit"] >= threshold:
-                if bursts and bursts[-1]:
-                    bursts[-1].append(r)
-                else:
-                    bursts.append([r])
-                quiet = 0
-            elif r["hit"] > normal and bursts and bursts[-1]:
-                bursts[-1].append(r)  # still recovering: users keep coming back to a wiped session
-                quiet = 0
-            else:
-                quiet += 1
+        counts = dict(zip(hits["window_start"].to_list(), hits["hit"].to_list()))
+        start = min(counts)  # windows are aligned to the epoch, not to `since`
+        windows = max(int((until - since) / step), hits.height)
         out = []
-        step = timedelta(minutes=s.window_minutes)
-        for burst in [b for b in bursts if b]:
-            first, last = burst[0]["window_start"], burst[-1]["window_start"] + step
-            stats = queries.run(con, "anomaly_errors_per_user", {"start": first, "end": last}).row(0, named=True)
+        for b in find_bursts(counts, start, start + windows * step, step, s.min_users, s.baseline_multiple, s.quiet_windows):
+            stats = queries.run(con, "anomaly_errors_per_user", {"start": b.first, "end": b.last}).row(0, named=True)
             per_user = stats["errors"] / max(stats["users"], 1)
             if per_user > s.max_errors_per_user:
                 continue  # the same users again and again: a sustained problem, not a wipe
-            cause, why = nearest_cause(changes, first, slack=step)
-            evidence = [f"{stats['users']} users hit by session errors between {first:%Y-%m-%d %H:%M} and {last:%H:%M} UTC, "
+            cause, why = nearest_cause(changes, b.first, slack=step, prefer=WIPING_KINDS)
+            evidence = [f"{stats['users']} users hit by session errors between {b.first:%Y-%m-%d %H:%M} and {b.last:%H:%M} UTC, "
                         f"{stats['users_hit_once']} of them exactly once ({per_user:.2f} errors per user); "
-                        f"usually {usual:.0f} per {s.window_minutes} min"]
+                        f"up to {b.peak} users in {s.window_minutes} min against usually {b.usual:.0f} per {s.window_minutes} min "
+                        "(from app events)"]
             if why:
                 evidence.append(why)
-            out.append({"kind": self.name, **window(first, last), "users": stats["users"], "explained_by": cause,
-                        "evidence": evidence})
+            out.append({"kind": self.name, **window(b.first, b.last), "users": stats["users"],
+                        "sessions": stats["sessions"] or None, "clients": stats["clients"] or None,
+                        "peak_users": b.peak, "peak_window_seconds": int(step.total_seconds()),
+                        "explained_by": cause, "evidence": evidence, "sources": ["app_events"],
+                        "_first": b.first, "_last": b.last})
+        return out
+
+    def _from_requests(self, con, since, until, changes) -> list[dict]:
+        s, step = self.settings, self._step()
+        read_from = since - s.history
+        hits = queries.run(con, "anomaly_session_first_failures",
+                           {"since": read_from, "until": until, "window_minutes": s.window_minutes})
+        if hits.height == 0:
+            return []
+        counts = dict(zip(hits["window_start"].to_list(), hits["hit"].to_list()))
+        (data_start, data_end), = con.execute(
+            "SELECT min(ts), max(ts) FROM requests WHERE session_key IS NOT NULL AND ts >= $a AND ts < $b",
+            {"a": read_from, "b": until}).fetchall()
+        first = min(counts)
+        horizon = con.execute("SELECT max(ts) FROM requests WHERE session_key IS NOT NULL").fetchall()[0][0]
+        horizon = horizon + step if horizon else until
+        bursts = find_bursts(counts, first, data_end + step, step, s.min_sessions, s.baseline_multiple, s.quiet_windows)
+        out = []
+        for b in bursts:
+            if not since - step < b.first < until:
+                continue  # history only: it sets the usual level
+            if is_routine(b, bursts, data_start, data_end, s.routine_slack):
+                continue  # every day at this time: a scheduled purge or TTL, normal for the hour
+            # whether a session worked again is read up to the end of the data, not of the window:
+            # a narrowed window must not make a session that recovered at 17:05 look wiped
+            st = queries.run(con, "anomaly_wiped_sessions",
+                             {"since": read_from, "until": max(until, horizon), "start": b.first, "end": b.last}
+                             ).row(0, named=True)
+            n = st["sessions"]
+            if not n or st["young"] > s.max_young_share * n:
+                continue  # sessions opened after it began fail too: a sustained fault, not a wipe
+            if st["dead"] < s.min_dead_share * n:
+                continue  # the failed sessions go on working: errors on requests, not wiped sessions
+            onset = st["onset"] or b.first
+            cause, why = nearest_cause(changes, onset, slack=step, prefer=WIPING_KINDS)
+            known_users = st["users"] > 0
+            evidence = [f"{n} valid sessions hit a session error for the first time between {b.first:%Y-%m-%d %H:%M} "
+                        f"and {b.last:%H:%M} UTC, up to {b.peak} in {s.window_minutes} min against usually "
+                        f"{b.usual:.0f} per {s.window_minutes} min (from access logs)",
+                        f"{st['dead']} of them never worked again and {st['young']} had been opened after it began; "
+                        f"held by {st['clients']} client addresses and "
+                        + (f"{st['users']} signed-in users" if known_users else
+                           f"{st['browsers']} browsers (address + user agent), counted as users: the logs name no signed-in user")]
+            if why:
+                evidence.append(why)
+            out.append({"kind": self.name, **window(b.first, b.last), "users": st["users"] if known_users else st["browsers"],
+                        "users_estimated": not known_users, "sessions": n, "clients": st["clients"],
+                        "peak_sessions": b.peak, "peak_window_seconds": int(step.total_seconds()),
+                        "explained_by": cause, "evidence": evidence, "sources": ["access_logs"],
+                        "_first": b.first, "_last": b.last})
         return out

@@ -1,12 +1,20 @@
 """Logout loops: clients cycling rejected request -> logout -> login, many times within minutes.
 
-A user who logs out and in once or twice is not a loop.
+A user who logs out and in once or twice is not a loop. Sizes are rates over
+a stated period: ``max_cycles`` is the most logouts one client made in any
+``window_minutes`` (a sliding window, so a loop is not split by the clock),
+not a total over hours; ``period_seconds`` says that period.
+
+From app events a client is the user (or session); from access logs it is
+the address with its user agent. Behind a NAT (or in logs without a user
+agent) one address holds many users, each logging out now and then: a loop
+is mostly logouts and logins, so a client whose looping stretch is mostly
+other requests is an office, not a loop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-import polars as pl
 
 from .. import queries
 from .base import Detector, nearest_cause, window
@@ -15,8 +23,9 @@ from .base import Detector, nearest_cause, window
 @dataclass(frozen=True)
 class LoopSettings:
     window_minutes: int = 10
-    min_cycles: int = 5  # logouts by one client in one window
+    min_cycles: int = 5  # logouts by one client in any window
     min_clients: int = 1
+    min_logout_share: float = 0.1  # access logs: logouts among the client's requests while looping
 
 
 class LogoutLoop(Detector):
@@ -26,21 +35,31 @@ class LogoutLoop(Detector):
     def detect(self, con, since, until, changes):
         s = self.settings
         from_events = con.sql("SELECT count(*) FROM events WHERE event = 'logout'").fetchall()[0][0] > 0
-        cycles = queries.run(con, "anomaly_logout_cycles", {"since": since, "until": until, "window_minutes": s.window_minutes,
-                                                            "from_events": from_events})
-        looping = cycles.filter(cycles["cycles"] >= s.min_cycles)
-        if looping.height == 0 or looping["client"].n_unique() < s.min_clients:
+        looping = queries.run(con, "anomaly_logout_cycles", {"since": since, "until": until, "window_minutes": s.window_minutes,
+                                                             "min_cycles": s.min_cycles, "from_events": from_events})
+        if not from_events and looping.height:
+            looping = looping.filter(looping["logouts"] >= s.min_logout_share * looping["requests"].fill_null(0))
+        if looping.height == 0 or looping.height < s.min_clients:
             return []
-        clients = looping["client"].n_unique()
-        per_client = looping.group_by("client").agg(pl.col("cycles").sum().alias("total"))
-        first = looping["first_ts"].min()  # the first looping logout, not its window's start
-        last = looping["last_ts"].max()
-        max_cycles = int(per_client["total"].max())
+        clients = looping.height
+        first, last = looping["first_ts"].min(), looping["last_ts"].max()
+        max_cycles = int(looping["cycles"].max())
+        median_cycles = float(looping["cycles"].median())
         cause, why = nearest_cause(changes, first)
         source = "logout events" if from_events else "requests to logout routes"
-        evidence = [f"{clients} client(s) logged out {s.min_cycles} or more times within {s.window_minutes} min "
-                    f"(up to {max_cycles} cycles per client; from {source})"]
+        period = f"{s.window_minutes} min"
+        evidence = [f"{clients} client(s) logged out {s.min_cycles} or more times in {period} between "
+                    f"{first:%Y-%m-%d %H:%M} and {last:%H:%M} UTC; up to {max_cycles} logout/login cycles per client "
+                    f"in {period} (median {median_cycles:.0f}), {int(looping['logouts'].sum())} logouts in all "
+                    f"(from {source})"]
         if why:
             evidence.append(why)
-        return [{"kind": self.name, **window(first, last), "clients": clients, "max_cycles": max_cycles,
+        users = int(looping["users"].sum())
+        sessions = int(looping["sessions"].sum()) or None
+        if not users:
+            users = clients  # each looping client is one browser: one person at it
+            evidence.append("users counted as looping clients (one person at each): the logouts name no user")
+        return [{"kind": self.name, **window(first, last), "clients": clients, "users": users, "sessions": sessions,
+                 "max_cycles": max_cycles, "period_seconds": s.window_minutes * 60,
+                 "total_cycles": int(looping["logouts"].sum()),
                  "explained_by": cause, "evidence": evidence}]

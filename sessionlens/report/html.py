@@ -13,8 +13,8 @@ from functools import lru_cache
 from html import escape
 
 from ..analyze import Analysis
-from ..wording import pct
-from ..summary import headline
+from ..wording import anomaly_size, pct
+from ..summary import ENDING_TITLE, headline, score_legend
 from . import charts
 
 CSS = """
@@ -24,6 +24,8 @@ h1{font-size:1.4em;margin:.2em 0} h2{font-size:1.15em;margin-top:1.6em;border-bo
 .headline{font-size:1.15em;background:#fff;border-left:5px solid #c0392b;padding:10px 14px;margin:12px 0}
 .anomaly{background:#fff3f0;border-left:5px solid #e67e22;padding:8px 14px;margin:8px 0}
 .ok{background:#eef8ee;border-left:5px solid #27ae60;padding:8px 14px}
+.ending{background:#fffbea;border-left:5px solid #d4a017;padding:8px 14px;margin:8px 0}
+.legend{font-size:.85em;margin:4px 0 12px}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:.92em}
 th,td{border-bottom:1px solid #e5e5e5;padding:6px 8px;text-align:left;vertical-align:top}
 .chart{width:100%;background:#fff;margin:10px 0;padding:6px 0}
@@ -68,11 +70,15 @@ def render_html(con, analysis: Analysis) -> str:
     else:
         parts.append('<div class="ok">No spike in the session-error rate: it stayed within what is normal for each '
                      f'hour ({escape(analysis.verdict_detail(analysis.local))}).</div>')
+    if analysis.still_abnormal:
+        # the most actionable fact, next to the headline rather than only in a chart
+        items = "".join(f"<li>{escape(line)}</li>" for line in analysis.still_abnormal)
+        parts.append(f'<div class="ending"><b>{ENDING_TITLE}:</b><ul>{items}</ul></div>')
 
     if analysis.anomalies:
         parts.append("<h2>Session anomalies</h2>")
         for a in analysis.anomalies:
-            size = ", ".join(f"{k.replace('_', ' ')} {a[k]}" for k in ("sessions", "users", "clients", "max_cycles") if a.get(k) is not None)
+            size = anomaly_size(a)
             cause = f" Most likely: <b>{escape(a['explained_by'])}</b>." if a.get("explained_by") else ""
             items = "".join(f"<li>{escape(e)}</li>" for e in a.get("evidence", []))
             parts.append(f'<div class="anomaly"><b>{escape(a["kind"].replace("_", " "))}</b> '
@@ -95,6 +101,7 @@ def render_html(con, analysis: Analysis) -> str:
         if rows:
             parts.append("<h3>Changes around it</h3><table><tr><th>change</th><th>at</th><th>role</th><th>score</th>"
                          f"<th>evidence</th></tr>{''.join(rows)}</table>")
+            parts.append(f'<p class="legend muted">{escape(score_legend())}</p>')
         parts.append(chart(charts.segments(r)))
         parts.append(chart(charts.host_versions(con, r)))
 

@@ -17,8 +17,8 @@ from html import escape
 from pathlib import Path
 
 from ..analyze import Analysis
-from ..wording import pct
-from ..summary import headline
+from ..wording import anomaly_size, pct
+from ..summary import ENDING_TITLE, headline, score_legend
 from . import charts
 
 
@@ -46,11 +46,14 @@ def render_markdown(con, analysis: Analysis, out: Path) -> str:
         lines.append(f"**{title}:** {md_text(analysis.verdict_detail(analysis.local))}.")
     else:
         lines.append(f"No spike in the session-error rate ({md_text(analysis.verdict_detail(analysis.local))}).")
+    if analysis.still_abnormal:
+        lines += ["", f"**{ENDING_TITLE}:**", ""] + [f"- {md_text(line)}" for line in analysis.still_abnormal]
     if analysis.anomalies:
         lines += ["", "## Session anomalies", ""]
         for a in analysis.anomalies:
             cause = f" Most likely: **{md_text(a['explained_by'])}**." if a.get("explained_by") else ""
-            lines.append(f"- **{md_text(a['kind'])}** {md_text(a['start'])} – {md_text(a.get('end') or '')}.{cause} "
+            lines.append(f"- **{md_text(a['kind'])}** {md_text(a['start'])} – {md_text(a.get('end') or '')} "
+                         f"({md_text(anomaly_size(a))}).{cause} "
                          + "; ".join(md_text(e) for e in a.get("evidence", [])))
     for r in analysis.spikes:
         s = r.spike
@@ -69,6 +72,8 @@ def render_markdown(con, analysis: Analysis, out: Path) -> str:
             role = x.role + (f" ({x.effect})" if x.effect else "")
             lines.append(f"| **{md_text(x.change.id)}** {md_text(x.change.label)} | {x.change.at:%H:%M} | {md_text(role)} | "
                          f"{x.score:.2f} | {md_text('; '.join(x.evidence))} |")
+        if r.suspects:
+            lines += ["", f"*{md_text(score_legend())}*"]
         for note in r.notes:
             lines += ["", f"> {md_text(note)}"]
     return "\n".join(lines) + "\n"

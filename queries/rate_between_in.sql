@@ -1,0 +1,12 @@
+-- Requests and session errors between two times, in the traffic where a
+-- dimension takes one of $values (the hosts a response touched, the segment
+-- a spike is confined to).
+-- Returns: requests, errors (one row).
+-- Parameters: $start, $end, $values (list of text). Identifier: {{ dimension }}.
+WITH window_rows AS (
+  SELECT error_kind
+  FROM requests
+  WHERE ts >= $start AND ts < $end
+    AND coalesce(list_contains($values, CAST({{ dimension }} AS VARCHAR)), false)
+)
+SELECT count(*) AS requests, count(error_kind) AS errors FROM window_rows
