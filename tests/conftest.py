@@ -78,3 +78,16 @@ def ingest_counted(tmp: Path, fmt: str, data: bytes) -> Path:
     assert summary.lines_read == data.count(b"\n") == summary.stored + summary.rejected
     assert "unaccounted (sessionlens bug)" not in summary.rejected_by_reason
     return tmp / "lake"
+
+
+def scenario_lake(base: Path, make) -> tuple[dict, Path]:
+    """Writes a generated scenario under ``base/inc`` (``make(path)`` returns its truth), ingests its logs
+    and imports its markers into ``base/lake``; returns (truth, lake)."""
+    from sessionlens.changes import import_markers
+
+    truth = make(base / "inc")
+    ingest(base / "lake", [str(base / "inc" / "logs")])
+    markers = base / "inc" / "markers"
+    if markers.is_dir():
+        import_markers(base / "lake", [str(p) for p in sorted(markers.iterdir())])
+    return truth, base / "lake"

@@ -8,19 +8,15 @@ from datetime import datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from sessionlens import ingest
 from sessionlens.analyze import analyze
-from sessionlens.changes import import_markers
 from sessionlens.cli import cli
 from sessionlens.samples import INCIDENTS, generate
 from sessionlens.samples.traps import TRAPS, generate_trap
 
+from .conftest import scenario_lake
 
-def _prepared(base, make) -> tuple[dict, object]:
-    truth = make(base / "inc")
-    ingest(base / "lake", [str(base / "inc" / "logs")])
-    import_markers(base / "lake", [str(p) for p in sorted((base / "inc" / "markers").iterdir())])
-    return truth, base / "lake"
+
+_prepared = scenario_lake
 
 
 @pytest.fixture(scope="module")

@@ -11,18 +11,17 @@ import pytest
 from sessionlens import Lake, ingest
 from sessionlens.analyze import analyze
 from sessionlens.anomalies import DETECTORS
-from sessionlens.changes import import_markers
 from sessionlens.privacy import keyed_hash, load_or_create_key
 from sessionlens.samples import generate
+
+from .conftest import scenario_lake
 
 T0 = datetime(2024, 6, 3, 9, 0, tzinfo=timezone.utc)
 
 
 def _prepared(base, name):
-    truth = generate(name, base / "inc", seed=7, scale=1.0)
-    ingest(base / "lake", [str(base / "inc" / "logs")])
-    import_markers(base / "lake", [str(p) for p in sorted((base / "inc" / "markers").iterdir())])
-    return truth, base / "lake", analyze(base / "lake").to_json()
+    truth, lake = scenario_lake(base, lambda p: generate(name, p, seed=7, scale=1.0))
+    return truth, lake, analyze(lake).to_json()
 
 
 @pytest.fixture(scope="module")

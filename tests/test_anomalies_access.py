@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
@@ -18,16 +17,12 @@ from sessionlens.samples.core import BROWSERS, nginx_edge_line, write_jsonl
 from sessionlens.samples.traps import START, simulate
 from sessionlens.samples.traps_anomalies import ANOMALY_TRAPS, Site, generate_anomaly_trap, simulate_site
 
+from .conftest import scenario_lake
+
 UTC = timezone.utc
 
 
-def _prepared(base: Path, make) -> tuple[dict, Path]:
-    truth = make(base / "inc")
-    ingest(base / "lake", [str(base / "inc" / "logs")])
-    markers = base / "inc" / "markers"
-    if markers.is_dir():
-        import_markers(base / "lake", [str(p) for p in sorted(markers.iterdir())])
-    return truth, base / "lake"
+_prepared = scenario_lake
 
 
 def _kinds(doc: dict) -> list[str]:

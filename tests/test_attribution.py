@@ -11,23 +11,20 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sessionlens import ingest
 from sessionlens.analyze import analyze
 from sessionlens.attribute import AttributeSettings, delay_of, parse_duration, percent_of, rank, rollouts
-from sessionlens.changes import Change, all_changes, import_markers
+from sessionlens.changes import Change, all_changes
 from sessionlens.detect import Spike
 from sessionlens.lake import Lake
 from sessionlens.samples.traps import _at
 from sessionlens.samples.traps_causes import CAUSE_TRAPS
 
+from .conftest import scenario_lake
+
 UTC = timezone.utc
 
 
-def _prepared(base, make) -> tuple[dict, object]:
-    truth = make(base / "inc")
-    ingest(base / "lake", [str(base / "inc" / "logs")])
-    import_markers(base / "lake", [str(p) for p in sorted((base / "inc" / "markers").iterdir())])
-    return truth, base / "lake"
+_prepared = scenario_lake
 
 
 @pytest.fixture(scope="module")
