@@ -439,7 +439,9 @@ def score_response(con, spike: Spike, change: Change, bucket: timedelta, setting
     if after_end - after_start < shortest:
         after_start = change.at + settle
         after_end = after_start + shortest
-        overlap = f"; the next change follows within {duration((following - change.at).total_seconds())}, so its effect is mixed in"
+        if following:
+            overlap = (f"; the next change follows within {duration((following - change.at).total_seconds())}, "
+                       "so its effect is mixed in")
 
     scope_words = ""
     if hosts and not where:
@@ -567,9 +569,15 @@ def rank(con, spike: Spike, changes: list[Change], bucket_seconds: int,
     step_of = {s.id: first for first, steps in series.items() for s in steps[1:]}
     # a change made before the latest onset the counts allow may be the cause (small counts blur the onset)
     cause_end = max(spike.onset + bucket, spike.onset_latest or spike.onset)
+
+    def before_onset(c: Change) -> bool:
+        # a later step of a rollout begun before the onset is judged by what it did (a response) once the
+        # rate has risen; only a single change gets the benefit of a blurred onset
+        return c.at <= (spike.onset + bucket if c.id in step_of else cause_end)
+
     window = []
     for c in own:
-        if c.at <= cause_end:
+        if before_onset(c):
             # a candidate cause: it took effect (a delay counted) within the lookback before the onset
             # a rollout's steps stand or fall together: it is in when any of its steps is
             steps = series.get(step_of.get(c.id, c.id), [c])
@@ -582,7 +590,7 @@ def rank(con, spike: Spike, changes: list[Change], bucket_seconds: int,
     times_ = sorted({c.at for c in window})
     scored: dict[str, Suspect] = {}
     for c in sorted(window, key=lambda c: c.at):
-        if c.at <= cause_end:
+        if before_onset(c):
             if c.id in step_of and step_of[c.id] in by_id:
                 continue  # scored with the rollout's first step below
             s = score_cause(con, spike, c, linked.get(c.id, []), segs, bucket, settings, steps=series.get(c.id))
@@ -597,7 +605,7 @@ def rank(con, spike: Spike, changes: list[Change], bucket_seconds: int,
         suspects.append(s)
     for c in window:
         # later steps of a rollout begun before the onset: scored as part of it, under the first step's id
-        if c.at <= cause_end and c.id in step_of and c.id not in scored:
+        if before_onset(c) and c.id in step_of and c.id not in scored:
             first = series[step_of[c.id]]
             head = scored.get(first[0].id)
             score = round(head.score * 0.5, 3) if head else 0.0

@@ -44,12 +44,19 @@ def threshold_for(buckets: int, series: int, ratios: int, false_alarm: float) ->
     return math.log(max(buckets, 1) * max(series, 1) * max(ratios, 1) / false_alarm)
 
 
+def _increments(errors: np.ndarray, expected: np.ndarray, ratio: float) -> np.ndarray:
+    return errors * math.log(ratio) - expected * (ratio - 1.0)
+
+
+def _lindley(x: np.ndarray) -> np.ndarray:
+    """The CUSUM of increments ``x`` from zero, along the last axis."""
+    c = np.cumsum(x, axis=-1)
+    return c - np.minimum.accumulate(np.minimum(c, 0.0), axis=-1)
+
+
 def cusum(errors: np.ndarray, expected: np.ndarray, ratio: float) -> np.ndarray:
     """The CUSUM statistic per bucket; ``errors`` and ``expected`` are (series, buckets) arrays."""
-    x = errors * math.log(ratio) - expected * (ratio - 1.0)
-    c = np.cumsum(x, axis=1)
-    floor = np.minimum.accumulate(np.minimum(c, 0.0), axis=1)
-    return c - floor
+    return _lindley(_increments(errors, expected, ratio))
 
 
 def episodes(errors: np.ndarray, expected: np.ndarray, ratios: tuple[float, ...], threshold: float) -> list[Episode]:
@@ -59,30 +66,51 @@ def episodes(errors: np.ndarray, expected: np.ndarray, ratios: tuple[float, ...]
     expected = np.atleast_2d(np.maximum(np.asarray(expected, dtype=float), 1e-12))
     found: list[Episode] = []
     for ratio in ratios:
-        s = cusum(errors, expected, ratio)
+        x = _increments(errors, expected, ratio)
+        s = _lindley(x)
         for row in np.flatnonzero((s >= threshold).any(axis=1)):
-            found += _runs(int(row), s[row], threshold, ratio)
+            found += _runs(int(row), x[row], errors[row], expected[row], threshold, ratio)
     return _join(found)
 
 
-def _runs(row: int, s: np.ndarray, threshold: float, ratio: float) -> list[Episode]:
-    """The runs of one series' CUSUM that pass the threshold: rise from the last zero to the peak."""
+def _runs(row: int, x: np.ndarray, errors: np.ndarray, expected: np.ndarray, threshold: float,
+          ratio: float) -> list[Episode]:
+    """The runs of one series that pass the threshold: from the last zero before the alarm to the end.
+
+    The end is the last peak of the statistic before the counts since it
+    favour "as expected" over "as raised as the run so far" by
+    ``threshold`` (the fitted rise, not the tuned ratio: after a hundredfold
+    spike on a quiet site, an hour at the usual rate ends it, though the
+    statistic itself would take hours to come down), or before the statistic
+    is back at zero. The search then starts afresh after it, so a second
+    spike hours later is its own run.
+    """
     out = []
-    n = len(s)
-    zero = s <= 0
-    t = 0
+    n, t = len(x), 0
     while t < n:
-        above = np.flatnonzero(s[t:] >= threshold)
+        s = _lindley(x[t:])
+        above = np.flatnonzero(s >= threshold)
         if not len(above):
             break
-        alarm = t + int(above[0])
-        zeros_before = np.flatnonzero(zero[:alarm])
-        onset = int(zeros_before[-1]) + 1 if len(zeros_before) else 0
-        zeros_after = np.flatnonzero(zero[alarm:])
-        stop = alarm + int(zeros_after[0]) if len(zeros_after) else n
-        peak = alarm + int(np.argmax(s[alarm:stop]))
-        out.append(Episode(row, onset, peak + 1, float(s[peak]), ratio))
-        t = stop
+        alarm = int(above[0])
+        zeros = np.flatnonzero(s[:alarm] <= 0)
+        onset = int(zeros[-1]) + 1 if len(zeros) else 0
+        e, m = errors[t:], expected[t:]
+        peak, best = alarm, s[alarm]
+        e_in, m_in = float(e[onset:alarm + 1].sum()), float(m[onset:alarm + 1].sum())
+        e_after = m_after = 0.0
+        for k in range(alarm + 1, len(s)):  # only the few series that alarmed, from the alarm on
+            if s[k] >= best:
+                peak, best = k, s[k]
+                e_in, m_in = e_in + e_after + e[k], m_in + m_after + m[k]
+                e_after = m_after = 0.0
+                continue
+            e_after, m_after = e_after + e[k], m_after + m[k]
+            rise = max(e_in / max(m_in, 1e-12), ratio)
+            if s[k] <= 0 or m_after * (rise - 1) - e_after * math.log(rise) >= threshold:
+                break
+        out.append(Episode(row, t + onset, t + peak + 1, float(best), ratio))
+        t += peak + 1
     return out
 
 

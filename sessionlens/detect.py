@@ -33,6 +33,7 @@ ONSET_AFTER = 60  # date_onset looks at most this many buckets past the first ra
 ONSET_BEFORE = 60  # the onset is searched from this many buckets before the first raised one
 ONSET_RISE = 0.25  # noise units: the least rise (and level above expectation) that dates an onset
 ONSET_SUPPORT = 3.0  # log-likelihood units: onsets this close to the best are as plausible
+STEP_GAIN = 7.0  # log-likelihood (about p < 1e-3) that keeps a lower step beside a run's core
 TRIM_POINTS = 600  # trim() works on at most this many blocks (its cost is quadratic)
 
 
@@ -53,6 +54,8 @@ class DetectSettings:
         false_alarm: the chance of one false pooled episode over a whole analysis (every series searched).
         min_pooled_ratio: a pooled episode's rate is at least this multiple of its baseline...
         min_pooled_errors: ... and it holds at least this many errors.
+        min_segment_ratio: a segment's episode needs this multiple instead (its own baseline rests on
+            fewer requests, and a shifting mix moves a segment's rate by a few times without any fault).
         max_bucket: the automatic bucket is at most this long (pooling makes long buckets unnecessary).
     """
 
@@ -68,6 +71,7 @@ class DetectSettings:
     false_alarm: float = 0.01
     min_pooled_ratio: float = 2.0
     min_pooled_errors: int = 5
+    min_segment_ratio: float = 4.0
     max_bucket: int = 600
 
 
@@ -274,7 +278,8 @@ def trim(err: np.ndarray, mu: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
     A run at a low tuned ratio can start hours early and end late when the
     baseline is a little off; the core is the stretch that maximises the
     excess log-likelihood of one raised rate inside against the expectation
-    outside (a two-sided split by cumulative sums, no loop per bucket).
+    outside (a two-sided split by cumulative sums), widened by the lower
+    steps beside it that are raised in their own right.
     """
     if hi - lo <= 2:
         return lo, hi
@@ -289,13 +294,25 @@ def trim(err: np.ndarray, mu: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
     with np.errstate(divide="ignore", invalid="ignore"):
         gain = np.where((de > 0) & (dm > 0), de * np.log(de / dm) - (de - dm), -np.inf)
     gain[np.tril_indices_from(gain)] = -np.inf
-    a, b = np.unravel_index(int(np.argmax(gain)), gain.shape)
-    return lo + int(a) * step, min(hi, lo + int(b) * step)
+    a, b = (int(x) for x in np.unravel_index(int(np.argmax(gain)), gain.shape))
+    # One raised rate favours the densest stretch; a lower step before or after it (a rollout's
+    # 10% step before its 50%) is kept when it is raised in its own right.
+    before = [(g, x) for x in range(a) if _raised(g := gain[x, a], de[x, a], dm[x, a])]
+    after = [(g, y) for y in range(b + 1, len(ce)) if _raised(g := gain[b, y], de[b, y], dm[b, y])]
+    a = max(before)[1] if before else a
+    b = max(after)[1] if after else b
+    return lo + a * step, min(hi, lo + b * step)
 
 
-def episode_passes(errors: float, expected: float, settings: DetectSettings) -> bool:
+def _raised(gain: float, errors: float, expected: float) -> bool:
+    """A stretch raised in its own right: ``STEP_GAIN`` of likelihood and twice the expected errors."""
+    return gain >= STEP_GAIN and errors >= 2 * expected
+
+
+def episode_passes(errors: float, expected: float, settings: DetectSettings, segment: bool = False) -> bool:
     """A pooled episode counts when its errors are many and far above what was expected."""
-    return errors >= settings.min_pooled_errors and errors >= settings.min_pooled_ratio * max(expected, 1e-9)
+    ratio = settings.min_segment_ratio if segment else settings.min_pooled_ratio
+    return errors >= settings.min_pooled_errors and errors >= ratio * max(expected, 1e-9)
 
 
 def find_spikes(series: pl.DataFrame, bucket_seconds: int, settings: DetectSettings = DetectSettings(),

@@ -105,7 +105,9 @@ def still_abnormal(con, start: datetime, end: datetime, bucket_seconds: int, spi
     tail_end = max(end, last + timedelta(microseconds=1))
     period = f"last {duration((last - tail_start).total_seconds() + 1)}"
     spikes = sorted(spikes, key=lambda s: s.onset)
-    onset = next((s.onset for s in reversed(spikes) if s.onset < tail_start), None)
+    # a segment's own rate comes from before the first spike: a window before a later one could lie
+    # inside an earlier one
+    onset = next((s.onset for s in spikes if s.onset < tail_start), None)
     base_end = min(tail_start, onset) if onset else tail_start
     params = {"tail_start": tail_start, "tail_end": tail_end, "base_start": base_end - settings.baseline_span,
               "base_end": base_end, "slice_seconds": max(int(settings.slice.total_seconds()), bucket_seconds)}

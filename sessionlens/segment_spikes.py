@@ -38,7 +38,7 @@ SEARCHED_DIMENSIONS = ("host", "app_version", "cookie_format", "edge_worker", "c
 MAX_VALUES = 30  # per dimension: the busiest values and those with the most errors
 NEW_VALUE_REQUESTS = 20  # a value absent while its share would have brought this many requests is new
 OWN_BASELINE_ERRORS = 10  # a value's own baseline gets half the weight once its history holds this many errors
-MAX_RAISED_SHARE = 0.3  # a value raised for more of its requests than this is at its usual level
+MAX_RAISED_SHARE = 0.3  # a value raised for more of its active time than this is at its usual level
 CONFINED_MULTIPLE = 3.0  # an overall spike below this multiple of its baseline may be a segment's...
 CONFINED_SHARE = 0.7  # ... when one segment holds this share of its excess errors
 
@@ -82,10 +82,10 @@ def find_segment_spikes(frames: dict[str, pl.DataFrame], fit: Fit, overall: list
             e, m = err[ep.series], expected_errors[ep.series]
             lo, hi = trim(e, m, ep.onset, ep.end)
             errors, expected = float(e[lo:hi].sum()), float(m[lo:hi].sum())
-            if not episode_passes(errors, expected, settings):
+            if not episode_passes(errors, expected, settings, segment=True):
                 continue
             n = req[ep.series, lo:hi]
-            if not new[ep.series] and n.sum() >= MAX_RAISED_SHARE * req[ep.series].sum():
+            if not new[ep.series] and (n > 0).sum() >= MAX_RAISED_SHARE * (req[ep.series] > 0).sum():
                 continue  # raised for much of its life: a mix that shifted, not an episode to date
             rates = e[lo:hi] / np.maximum(n, 1)
             before = max(0, lo - ONSET_BEFORE)
@@ -139,10 +139,9 @@ def _expected(req: np.ndarray, err: np.ndarray, mu0: np.ndarray, new: np.ndarray
     traffic would have brought ``NEW_VALUE_REQUESTS`` requests (a new
     version, a canary host), has no history and is held to the overall
     expected rate. The baseline is learnt again without the raised runs,
-    unless they hold more than ``MAX_RAISED_SHARE`` of the value's
-    requests (a value raised for most of its life is at its usual level).
+    unless they cover more than ``MAX_RAISED_SHARE`` of the buckets where the
+    value had requests (a value raised for most of its life is at its usual level).
     """
-    total = req.sum(axis=1)
 
     expected = mu0.copy()
     for row in np.flatnonzero(~new):
@@ -152,7 +151,8 @@ def _expected(req: np.ndarray, err: np.ndarray, mu0: np.ndarray, new: np.ndarray
         raised = np.zeros_like(flagged)
         for ep in episodes(err[row][None, :], mu[None, :], settings.cusum_ratios, h):
             raised[ep.onset:ep.end] = True
-        if raised.any() and req[row][raised].sum() < MAX_RAISED_SHARE * total[row]:
+        active = req[row] > 0
+        if raised.any() and (raised & active).sum() < MAX_RAISED_SHARE * active.sum():
             mu = req[row] * baseline(own, raised, settings)
         else:
             raised[:] = False

@@ -183,11 +183,8 @@ class MassInvalidation(Detector):
         if hits.height == 0:
             return []
         counts = dict(zip(hits["window_start"].to_list(), hits["hit"].to_list()))
-        (data_start, data_end), = con.execute(
-            "SELECT min(ts), max(ts) FROM requests WHERE session_key IS NOT NULL AND ts >= $a AND ts < $b",
-            {"a": read_from, "b": until}).fetchall()
+        data_start, data_end, horizon = queries.run(con, "session_key_span", {"since": read_from, "until": until}).row(0)
         first = min(counts)
-        horizon = con.execute("SELECT max(ts) FROM requests WHERE session_key IS NOT NULL").fetchall()[0][0]
         horizon = horizon + step if horizon else until
         bursts = find_bursts(counts, first, data_end + step, step, s.min_sessions, s.baseline_multiple, s.quiet_windows)
         out = []
