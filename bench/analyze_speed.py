@@ -33,6 +33,7 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=ROOT / "bench" / "out")
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
     lake = args.work / f"lake-analyze-{args.lines}"
     if not (lake / "_manifest.json").exists():
         per_file = args.lines // args.files

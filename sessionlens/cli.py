@@ -21,6 +21,9 @@ from .options import FieldOptions
 err_console = Console(stderr=True)
 
 
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, told apart from usage errors (2) and bad input (1)
+
+
 def _fail(exc: Exception) -> click.ClickException:
     return click.ClickException(str(exc))
 
@@ -478,7 +481,8 @@ def analyze(lake, as_json, since, until, tz, bucket_seconds, fail_on):
     Exit codes:
       0  analysed: a spike or none (the verdict says which)
       1  bad input: unreadable time or zone, no lake
-      2  internal error
+      2  usage error: an unknown or missing option
+     70  internal error (a bug: SESSIONLENS_DEBUG=1 shows the traceback)
       3  a spike was found and --fail-on spike was given
       4  cannot judge: no-signal (requests, but no session cookie, user or
          session-error rule match) or no-data (no requests in the window)
@@ -535,9 +539,10 @@ def report(lake, out, fmt, since, until, tz):
       sessionlens report --lake lake/ --out today.html --since today --tz Europe/Berlin
     """
     from .analyze import analyze as run_analyze
-    from .report import write_report
+    from .report import prepare_out, write_report
 
     try:
+        out, fmt = prepare_out(out, fmt)  # a bad --out fails before the analysis, not after it
         analysis = run_analyze(lake, since, until, tz=tz)
         path = write_report(lake, out, fmt, analysis=analysis)
     except SessionlensError as exc:
@@ -631,8 +636,9 @@ def demo(out, seed, scale):
 def main() -> None:
     """Entry point of the console script.
 
-    Unexpected errors become one line on stderr (exit 2); set
-    SESSIONLENS_DEBUG=1 to see the traceback.
+    Unexpected errors become one line on stderr (exit 70, EX_SOFTWARE, so a
+    scheduler can tell a bug from a usage error, 2); set SESSIONLENS_DEBUG=1
+    to see the traceback.
     """
     import os
 
@@ -655,4 +661,4 @@ def main() -> None:
 
         first = redact(str(exc).splitlines()[0]) if str(exc) else ""
         click.echo(f"Error: internal error: {type(exc).__name__}: {first} (SESSIONLENS_DEBUG=1 shows the traceback)", err=True)
-        sys.exit(2)
+        sys.exit(INTERNAL_ERROR)

@@ -139,3 +139,37 @@ def test_formats_command_shows_every_format_with_a_sample(tmp_path):
     for spec in load_specs():
         assert spec.name in result.output
     assert result.output.count("sample:") == len(load_specs())
+
+
+@pytest.mark.parametrize("make_out, needle, code", [
+    (lambda d: d, "is a directory", 2),  # --out names an existing folder: a usage error (click)
+    (lambda d: d / "file.txt" / "r.html", "cannot create its folder", 1),  # a file stands where a folder must be
+    (lambda d: d / "r.pdf", "--format must be one of", 1),
+])
+def test_report_out_is_checked_before_the_analysis(access_log, tmp_path, monkeypatch, make_out, needle, code):
+    analyze_module = sys.modules["sessionlens.analyze"]  # the package re-exports the function under this name
+
+    CliRunner().invoke(cli, ["ingest", "--lake", str(tmp_path / "lake"), str(access_log)])
+    (tmp_path / "file.txt").write_text("x")
+    ran = []
+    monkeypatch.setattr(analyze_module, "analyze", lambda *a, **k: ran.append(1))
+    r = CliRunner().invoke(cli, ["report", "--lake", str(tmp_path / "lake"), "--out", str(make_out(tmp_path))])
+    assert r.exit_code == code and needle in r.output and "internal error" not in r.output, r.output
+    assert not ran  # failed before any work
+
+
+def test_internal_errors_exit_70_apart_from_usage_errors(monkeypatch, capsys):
+    import sessionlens.cli as cli_module
+
+    def boom(**_):
+        raise RuntimeError("something broke")
+
+    monkeypatch.setattr(cli_module, "cli", boom)
+    monkeypatch.delenv("SESSIONLENS_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        cli_module.main()
+    assert exited.value.code == 70
+    err = capsys.readouterr().err
+    assert err.startswith("Error: internal error: RuntimeError: something broke") and "Traceback" not in err
+    usage = CliRunner().invoke(cli, ["analyze", "--no-such-flag"])
+    assert usage.exit_code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from ..analyze import Analysis, analyze
@@ -12,18 +13,36 @@ from ..lake import Lake
 FORMATS = ("html", "md", "json")
 
 
+def prepare_out(out: str | Path, fmt: str | None = None) -> tuple[Path, str]:
+    """(path, format) of a report to write, checked before any work: the format known, the folder
+    there (created if missing) and writable, the path not a folder.
+
+    Raises:
+        InputError: with what is wrong, in one line.
+    """
+    out = Path(out)
+    fmt = fmt or {".html": "html", ".htm": "html", ".md": "md", ".json": "json"}.get(out.suffix.lower())
+    if fmt not in FORMATS:
+        raise InputError(f"--format must be one of {', '.join(FORMATS)} (or give --out a .html, .md or .json name)")
+    if out.is_dir():
+        raise InputError(f"--out {out}: is a folder; give a file name")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot create its folder ({exc.strerror or exc})") from None
+    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise InputError(f"--out {out}: not writable")
+    return out, fmt
+
+
 def write_report(lake_dir: str | Path, out: str | Path, fmt: str | None = None, since: str | None = None,
                  until: str | None = None, analysis: Analysis | None = None) -> Path:
     """Analyses a lake (unless given an analysis) and writes the report; returns its path.
 
     The format comes from ``fmt`` or the file's suffix (.html, .md, .json).
     """
-    out = Path(out)
-    fmt = fmt or {".html": "html", ".htm": "html", ".md": "md", ".json": "json"}.get(out.suffix.lower())
-    if fmt not in FORMATS:
-        raise InputError(f"--format must be one of {', '.join(FORMATS)} (or give --out a .html, .md or .json name)")
+    out, fmt = prepare_out(out, fmt)
     analysis = analysis or analyze(lake_dir, since, until)
-    out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
         out.write_text(json.dumps(analysis.to_json(), indent=1) + "\n")
         return out
