@@ -21,6 +21,13 @@ from .options import FieldOptions
 err_console = Console(stderr=True)
 
 
+def lake_option(created: bool = False):
+    """The ``--lake`` option every command shares; ``SESSIONLENS_LAKE`` sets it for a whole shell."""
+    return click.option("--lake", required=True, envvar="SESSIONLENS_LAKE", show_envvar=True,
+                        type=click.Path(file_okay=False),
+                        help="Lake directory" + (" (created if missing)." if created else "."))
+
+
 INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug, told apart from usage errors (2) and bad input (1)
 
 
@@ -48,7 +55,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory (created if missing).")
+@lake_option(created=True)
 @click.option("--format", "fmt", metavar="NAME", help="A format from `sessionlens formats`; default: detect per file.")
 @click.option("--nginx-format", metavar="LOG_FORMAT", help="An nginx log_format string (prefix 'escape=json ' if used).")
 @click.option("--apache-format", metavar="LOGFORMAT", help="An Apache LogFormat string.")
@@ -195,7 +202,7 @@ def _print_summary(summary) -> None:
 
 
 @cli.command()
-@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@lake_option()
 @click.option("--segment", "segments", multiple=True, metavar="ID", help="A segment id (the `file_id` column).")
 @click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
 @click.argument("files", nargs=-1)
@@ -261,7 +268,7 @@ def formats(as_json):
 
 
 @cli.command()
-@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@lake_option()
 @click.option("--format", "out_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @click.option("--limit", default=100, show_default=True, help="Rows shown in table format (0: all).")
 @click.option("--unsafe", is_flag=True,
@@ -339,7 +346,7 @@ def changes():
 
 
 @changes.command("import")
-@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@lake_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.argument("paths", nargs=-1, required=True)
 def changes_import(lake, as_json, paths):
@@ -367,7 +374,7 @@ def changes_import(lake, as_json, paths):
 
 
 @changes.command("add")
-@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@lake_option()
 @click.option("--at", "at", required=True, metavar="TIME",
               help="When it began: 2023-09-19T16:09:00Z, epoch seconds, now, 10m ago (as analyze --since).")
 @click.option("--end", metavar="TIME", help="When a rollout ended (same syntax).")
@@ -398,7 +405,7 @@ def changes_add(lake, at, end, kind, label, scope, change_id, tz):
 
 
 @changes.command("remove")
-@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@lake_option()
 @click.argument("ids", nargs=-1, required=True)
 def changes_remove(lake, ids):
     """Remove written changes (imported or added) by id: all of them or none.
@@ -420,7 +427,7 @@ def changes_remove(lake, ids):
 
 
 @changes.command("list")
-@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@lake_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
 @click.option("--all", "show_all", is_flag=True, help="Also list inferred changes that match a written one.")
 def changes_list(lake, as_json, show_all):
@@ -455,7 +462,7 @@ def changes_list(lake, as_json, show_all):
 
 
 @cli.command()
-@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@lake_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis document (spec/analysis-json.md).")
 @click.option("--since", metavar="TIME",
               help="Start of the window reported (default: the lake's first request). The baseline also "
@@ -516,7 +523,7 @@ def analyze(lake, as_json, since, until, tz, bucket_seconds, fail_on):
 
 
 @cli.command()
-@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory.")
+@lake_option()
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Report file (.html, .md or .json).")
 @click.option("--format", "fmt", type=click.Choice(["html", "md", "json"]), help="Default: from --out's suffix.")
 @click.option("--since", metavar="TIME", help="Start of the window (default: the lake's first request); "
@@ -559,7 +566,7 @@ def report(lake, out, fmt, since, until, tz):
 
 @cli.command()
 @click.option("--inbox", required=True, type=click.Path(file_okay=False), help="Folder where logs and markers land.")
-@click.option("--lake", required=True, type=click.Path(file_okay=False), help="Lake directory (created if missing).")
+@lake_option(created=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for the dated reports, latest.html, index.html.")
 @click.option("--until", help="End of the night (default: the newest event in the lake).")
 @click.option("--fail-on", "fail_on", type=click.Choice(["spike", "anomaly"]), help="Exit 3 when this was found.")

@@ -173,3 +173,11 @@ def test_internal_errors_exit_70_apart_from_usage_errors(monkeypatch, capsys):
     assert err.startswith("Error: internal error: RuntimeError: something broke") and "Traceback" not in err
     usage = CliRunner().invoke(cli, ["analyze", "--no-such-flag"])
     assert usage.exit_code == 2
+
+
+def test_lake_from_the_environment(access_log, tmp_path):
+    env = {"SESSIONLENS_LAKE": str(tmp_path / "lake")}
+    assert CliRunner().invoke(cli, ["ingest", str(access_log)], env=env).exit_code == 0
+    out = CliRunner().invoke(cli, ["sql", "SELECT count(*) AS n FROM requests", "--format", "csv"], env=env)
+    assert out.exit_code == 0 and out.output.splitlines()[1] == "40", out.output
+    assert "SESSIONLENS_LAKE" in CliRunner().invoke(cli, ["analyze", "--help"]).output
