@@ -188,17 +188,20 @@ class MassInvalidation(Detector):
         horizon = horizon + step if horizon else until
         bursts = find_bursts(counts, first, data_end + step, step, s.min_sessions, s.baseline_multiple, s.quiet_windows)
         out = []
-        for b in bursts:
-            if not since - step < b.first < until:
-                continue  # history only: it sets the usual level
-            if is_routine(b, bursts, data_start, data_end, s.routine_slack):
-                continue  # every day at this time: a scheduled purge or TTL, normal for the hour
-            # whether a session worked again is read up to the end of the data, not of the window:
-            # a narrowed window must not make a session that recovered at 17:05 look wiped
-            st = queries.run(con, "anomaly_wiped_sessions",
-                             {"since": read_from, "until": max(until, horizon), "start": b.first, "end": b.last}
-                             ).row(0, named=True)
-            n = st["sessions"]
+        # history-only bursts set the usual level; one at this time every day is a scheduled purge or TTL
+        candidates = [b for b in bursts if since - step < b.first < until
+                      and not is_routine(b, bursts, data_start, data_end, s.routine_slack)]
+        if not candidates:
+            return out
+        # whether a session worked again is read up to the end of the data, not of the window:
+        # a narrowed window must not make a session that recovered at 17:05 look wiped
+        stats = queries.run(con, "anomaly_wiped_sessions",
+                            {"since": read_from, "until": max(until, horizon),
+                             "starts": [b.first for b in candidates], "ends": [b.last for b in candidates]})
+        by_burst = {row["burst"]: row for row in stats.iter_rows(named=True)}
+        for i, b in enumerate(candidates, 1):
+            st = by_burst.get(i)
+            n = st["sessions"] if st else 0
             if not n or st["young"] > s.max_young_share * n:
                 continue  # sessions opened after it began fail too: a sustained fault, not a wipe
             if st["dead"] < s.min_dead_share * n:
