@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from statistics import median
 
+import polars as pl
+
 from .. import queries
 from .base import Detector, nearest_cause, window
 
@@ -178,30 +180,29 @@ class MassInvalidation(Detector):
     def _from_requests(self, con, since, until, changes) -> list[dict]:
         s, step = self.settings, self._step()
         read_from = since - s.history
-        hits = queries.run(con, "anomaly_session_first_failures",
-                           {"since": read_from, "until": until, "window_minutes": s.window_minutes})
+        data_start, data_end, horizon = queries.run(con, "session_key_span", {"since": read_from, "until": until}).row(0)
+        if data_start is None:
+            return []
+        # one scan: the valid sessions that failed, read up to the end of the data (not of the window:
+        # a narrowed window must not make a session that recovered at 17:05 look wiped)
+        horizon = horizon + step if horizon else until
+        failed = queries.run(con, "anomaly_failed_sessions", {"since": read_from, "until": max(until, horizon)})
+        hits = (failed.filter(pl.col("first_error") < until)
+                .group_by(pl.col("first_error").dt.truncate(f"{s.window_minutes}m").alias("window_start"))
+                .agg(pl.len().alias("hit")).sort("window_start"))
         if hits.height == 0:
             return []
         counts = dict(zip(hits["window_start"].to_list(), hits["hit"].to_list()))
-        data_start, data_end, horizon = queries.run(con, "session_key_span", {"since": read_from, "until": until}).row(0)
         first = min(counts)
-        horizon = horizon + step if horizon else until
         bursts = find_bursts(counts, first, data_end + step, step, s.min_sessions, s.baseline_multiple, s.quiet_windows)
         out = []
         # history-only bursts set the usual level; one at this time every day is a scheduled purge or TTL
         candidates = [b for b in bursts if since - step < b.first < until
                       and not is_routine(b, bursts, data_start, data_end, s.routine_slack)]
-        if not candidates:
-            return out
-        # whether a session worked again is read up to the end of the data, not of the window:
-        # a narrowed window must not make a session that recovered at 17:05 look wiped
-        stats = queries.run(con, "anomaly_wiped_sessions",
-                            {"since": read_from, "until": max(until, horizon),
-                             "starts": [b.first for b in candidates], "ends": [b.last for b in candidates]})
-        by_burst = {row["burst"]: row for row in stats.iter_rows(named=True)}
+        by_burst = {i: _wiped(failed, b.first, b.last) for i, b in enumerate(candidates, 1)}
         for i, b in enumerate(candidates, 1):
-            st = by_burst.get(i)
-            n = st["sessions"] if st else 0
+            st = by_burst[i]
+            n = st["sessions"]
             if not n or st["young"] > s.max_young_share * n:
                 continue  # sessions opened after it began fail too: a sustained fault, not a wipe
             if st["dead"] < s.min_dead_share * n:
@@ -224,3 +225,15 @@ class MassInvalidation(Detector):
                         "explained_by": cause, "evidence": evidence, "sources": ["access_logs"],
                         "_first": b.first, "_last": b.last})
         return out
+
+
+def _wiped(failed: pl.DataFrame, start, end) -> dict:
+    """The sessions whose first failure fell in [start, end): how many, how many new (first seen
+    after ``start``), how many never worked again, and whom they belonged to."""
+    w = failed.filter((pl.col("first_error") >= start) & (pl.col("first_error") < end))
+    browsers = w.filter(pl.col("client_key").is_not_null()).select(
+        pl.concat_str([pl.col("client_key"), pl.col("user_agent").fill_null("")], separator=" ").n_unique()).item()
+    return {"sessions": w.height, "young": w.filter(pl.col("first_seen") >= start).height,
+            "dead": w.filter(pl.col("last_ok") < pl.col("first_error")).height,
+            "onset": w["first_error"].min(), "clients": w["client_key"].drop_nulls().n_unique(),
+            "browsers": browsers, "users": w["user_key"].drop_nulls().n_unique()}
