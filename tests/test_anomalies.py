@@ -126,11 +126,20 @@ def test_negative_controls_report_nothing(tmp_path):
     assert _events(tmp_path, records) == []
 
 
+def test_one_person_logging_out_five_times_is_not_a_loop(tmp_path):
+    records = []
+    for c in range(5):  # five logouts in five minutes by one user: trying again, not a loop a change caused
+        records += [_ev(60 + c, "logout", "restless", f"r-{c}", ip="198.51.100.7"),
+                    _ev(60 + c, "login", "restless", f"r-{c + 1}", ip="198.51.100.7")]
+    assert [a for a in _events(tmp_path, records) if a["kind"] == "logout_loop"] == []
+
+
 def test_synthetic_positives(tmp_path):
     records = [_ev(i, "login", f"victim{i}", "the-same-session") for i in range(4)]
-    for c in range(6):  # one client looping
-        records += [_ev(60 + c, "logout", "looper", f"loop-{c}", ip="198.51.100.99"),
-                    _ev(60 + c, "login_failed", "looper", None, ip="198.51.100.99")]
+    for who in range(3):  # three clients looping
+        for c in range(6):
+            records += [_ev(60 + c, "logout", f"looper{who}", f"loop-{who}-{c}", ip=f"198.51.100.{90 + who}"),
+                        _ev(60 + c, "login_failed", f"looper{who}", None, ip=f"198.51.100.{90 + who}")]
     records += [_ev(120, "mfa_enroll", f"acct{i}", f"s{i}", device_id="one-device") for i in range(5)]
     kinds = sorted(a["kind"] for a in _events(tmp_path, records))
     assert kinds == ["cross_account_enrollment", "logout_loop", "session_sharing"]

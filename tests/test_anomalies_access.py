@@ -10,7 +10,7 @@ from sessionlens import Lake, ingest
 from sessionlens.analyze import analyze
 from sessionlens.anomalies.base import nearest_cause
 from sessionlens.anomalies.invalidation import Burst, find_bursts, is_routine
-from sessionlens.anomalies.loops import LogoutLoop
+from sessionlens.anomalies.loops import LogoutLoop, LoopSettings
 from sessionlens.changes import Change, import_markers
 from sessionlens.samples import generate
 from sessionlens.samples.core import BROWSERS, nginx_edge_line, write_jsonl
@@ -135,11 +135,12 @@ def _line(t, ip, path, status=200, cookie=None, ua=BROWSERS[0], method="GET", lo
                             "cache": "dynamic", "user_hdr": user, "location": location}) + "\n"
 
 
-def _loops(tmp_path, lines):
+def _loops(tmp_path, lines, settings=None):
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "access.log").write_text("".join(sorted(lines, key=lambda x: x[x.index("["):])))
     ingest(tmp_path / "lake", [str(tmp_path / "logs")])
-    return LogoutLoop().detect(Lake(tmp_path / "lake").connect(), T0 - timedelta(hours=1), T0 + timedelta(hours=3), [])
+    return LogoutLoop(settings).detect(Lake(tmp_path / "lake").connect(), T0 - timedelta(hours=1),
+                                       T0 + timedelta(hours=3), [])
 
 
 def test_logout_loop_sizes_are_per_period(tmp_path):
@@ -155,7 +156,7 @@ def test_logout_loop_sizes_are_per_period(tmp_path):
         lines.append(_line(t, "192.0.2.50", "/users/logout", 302, method="DELETE"))
         lines.append(_line(t + timedelta(seconds=5), "192.0.2.50", "/users/login", 200))
         t += timedelta(seconds=30)
-    (loop,) = _loops(tmp_path, lines)
+    (loop,) = _loops(tmp_path, lines, LoopSettings(min_clients=1))  # sizes, for one browser
     assert loop["clients"] == 1 and loop["max_cycles"] == 8 and loop["period_seconds"] == 600
     assert loop["total_cycles"] == 14 and loop["users"] == 1
     assert "up to 8 logout/login cycles per client in 10 min" in loop["evidence"][0]

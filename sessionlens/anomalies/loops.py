@@ -9,7 +9,9 @@ From app events a client is the user (or session); from access logs it is
 the address with its user agent. Behind a NAT (or in logs without a user
 agent) one address holds many users, each logging out now and then: a loop
 is mostly logouts and logins, so a client whose looping stretch is mostly
-other requests is an office, not a loop.
+other requests is an office, not a loop. One client with a handful of
+cycles is a person trying again; a loop is several clients, or one stuck
+for ``solo_cycles`` cycles.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from .base import Detector, nearest_cause, window
 class LoopSettings:
     window_minutes: int = 10
     min_cycles: int = 5  # logouts by one client in any window
-    min_clients: int = 1
+    min_clients: int = 3  # a loop a change caused catches many clients...
+    solo_cycles: int = 15  # ... but fewer are reported when one cycled this often (a browser stuck in a loop)
     min_logout_share: float = 0.1  # access logs: logouts among the client's requests while looping
 
 
@@ -39,7 +42,8 @@ class LogoutLoop(Detector):
                                                              "min_cycles": s.min_cycles, "from_events": from_events})
         if not from_events and looping.height:
             looping = looping.filter(looping["logouts"] >= s.min_logout_share * looping["requests"].fill_null(0))
-        if looping.height == 0 or looping.height < s.min_clients:
+        # one person logging out and in five times in ten minutes is a person, not a loop
+        if looping.height == 0 or (looping.height < s.min_clients and int(looping["cycles"].max()) < s.solo_cycles):
             return []
         clients = looping.height
         first, last = looping["first_ts"].min(), looping["last_ts"].max()
