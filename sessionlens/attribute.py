@@ -73,11 +73,8 @@ def _rates(con, start: datetime, end: datetime, where: tuple[str, list[str]] | N
     """(requests, errors) between two times, in the traffic ``where`` = (dimension, values) names."""
     if end <= start:
         return 0, 0
-    if where:
-        row = queries.run(con, "rate_between_in", {"start": start, "end": end, "values": where[1]},
-                          dimension=where[0]).row(0)
-    else:
-        row = queries.run(con, "rate_between", {"start": start, "end": end}).row(0)
+    dim, values = where if where else ("host", None)
+    row = queries.run(con, "rate_between", {"start": start, "end": end, "values": values}, dimension=dim).row(0)
     return int(row[0]), int(row[1])
 
 

@@ -44,6 +44,16 @@ def threshold_for(buckets: int, series: int, ratios: int, false_alarm: float) ->
     return math.log(max(buckets, 1) * max(series, 1) * max(ratios, 1) / false_alarm)
 
 
+def poisson_gain(errors, expected):
+    """Log-likelihood gain of "the rate is errors/expected" over "as expected": ``e ln(e/m) - (e - m)``,
+    0 where there are no errors or nothing expected (works on numbers and numpy arrays)."""
+    e = np.asarray(errors, dtype=float)
+    m = np.asarray(expected, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gain = np.where((e > 0) & (m > 0), e * np.log(e / m) - (e - m), 0.0)
+    return gain if gain.ndim else float(gain)
+
+
 def _increments(errors: np.ndarray, expected: np.ndarray, ratio: float) -> np.ndarray:
     return errors * math.log(ratio) - expected * (ratio - 1.0)
 

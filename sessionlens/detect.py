@@ -26,7 +26,7 @@ import polars as pl
 from scipy.stats import poisson
 
 from .changepoint import change_points
-from .cusum import episodes, threshold_for
+from .cusum import episodes, poisson_gain, threshold_for
 
 NICE_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600)
 ONSET_AFTER = 60  # date_onset looks at most this many buckets past the first raised one
@@ -240,8 +240,7 @@ def onset_interval(err: np.ndarray, mu: np.ndarray, lo: int, first: int, last: i
     ce = np.cumsum(err[lo:hi][::-1])[::-1]  # errors from each bucket to hi
     cm = np.cumsum(np.maximum(mu[lo:hi], 1e-12)[::-1])[::-1]
     e, m = ce[cands - lo], cm[cands - lo]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gain = np.where(e > m, e * np.log(e / m) - (e - m), 0.0)
+    gain = np.where(e > m, poisson_gain(e, m), 0.0)  # a rise only
     ok = cands[gain >= gain.max() - ONSET_SUPPORT]
     return int(ok.min()), int(ok.max()), int(cands[int(np.argmax(gain))])
 
@@ -291,8 +290,7 @@ def trim(err: np.ndarray, mu: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
     # for every [a, b): the Poisson log-likelihood gain of its own rate over the expected one
     de = ce[None, :] - ce[:, None]
     dm = cm[None, :] - cm[:, None]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gain = np.where((de > 0) & (dm > 0), de * np.log(de / dm) - (de - dm), -np.inf)
+    gain = np.where((de > 0) & (dm > 0), poisson_gain(de, dm), -np.inf)
     gain[np.tril_indices_from(gain)] = -np.inf
     a, b = (int(x) for x in np.unravel_index(int(np.argmax(gain)), gain.shape))
     # One raised rate favours the densest stretch; a lower step before or after it (a rollout's

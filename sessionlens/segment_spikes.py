@@ -23,14 +23,13 @@ the strongest stands for them.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 
 from . import queries
-from .cusum import episodes, threshold_for
+from .cusum import episodes, poisson_gain, threshold_for
 from .detect import ONSET_BEFORE, DetectSettings, Fit, Spike, baseline, date_onset, episode_passes, onset_interval, settle_onset, trim
 
 # Searched in this order; on a tie the first names the spike (a host says more than its version).
@@ -98,7 +97,7 @@ def find_segment_spikes(frames: dict[str, pl.DataFrame], fit: Fit, overall: list
                           requests=int(n.sum()), segment=(dim, values[ep.series]),
                           onset_earliest=times[earliest] if earliest < onset else None,
                           onset_latest=times[latest] if latest > onset else None)
-            found.append((_llr(errors, expected), rank_dim, spike))
+            found.append((poisson_gain(errors, expected), rank_dim, spike))
     return _strongest_per_episode(found, overall)
 
 
@@ -163,13 +162,6 @@ def _expected(req: np.ndarray, err: np.ndarray, mu0: np.ndarray, new: np.ndarray
         weight = seen / (seen + OWN_BASELINE_ERRORS)
         expected[row] = weight * mu + (1 - weight) * mu0[row]
     return expected
-
-
-def _llr(errors: float, expected: float) -> float:
-    """Poisson log-likelihood ratio of the observed errors against the expected ones."""
-    if errors <= 0 or expected <= 0:
-        return 0.0
-    return errors * math.log(errors / expected) - (errors - expected)
 
 
 def _excess(spike: Spike) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -91,3 +92,12 @@ def scenario_lake(base: Path, make) -> tuple[dict, Path]:
     if markers.is_dir():
         import_markers(base / "lake", [str(p) for p in sorted(markers.iterdir())])
     return truth, base / "lake"
+
+
+@pytest.fixture
+def inbox(tmp_path):
+    """A nightly inbox holding the geocaching sample's logs and markers."""
+    box = tmp_path / "inbox"
+    shutil.copytree(ROOT / "sample_logs" / "geocaching" / "logs", box / "logs")
+    shutil.copytree(ROOT / "sample_logs" / "geocaching" / "markers", box / "markers")
+    return box

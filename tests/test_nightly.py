@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -13,16 +12,6 @@ from click.testing import CliRunner
 
 from sessionlens.cli import cli
 from sessionlens.nightly import post_webhook, run_nightly
-
-from .conftest import ROOT
-
-
-@pytest.fixture
-def inbox(tmp_path):
-    box = tmp_path / "inbox"
-    shutil.copytree(ROOT / "sample_logs" / "geocaching" / "logs", box / "logs")
-    shutil.copytree(ROOT / "sample_logs" / "geocaching" / "markers", box / "markers")
-    return box
 
 
 class _Hook(BaseHTTPRequestHandler):

@@ -5,7 +5,6 @@ itself."""
 from __future__ import annotations
 
 import email.utils
-import shutil
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -17,16 +16,6 @@ from click.testing import CliRunner
 from sessionlens.cli import cli
 from sessionlens.errors import InputError
 from sessionlens.nightly import post_webhook, retry_after_seconds, run_nightly
-
-from .conftest import ROOT
-
-
-@pytest.fixture
-def inbox(tmp_path):
-    box = tmp_path / "inbox"
-    shutil.copytree(ROOT / "sample_logs" / "geocaching" / "logs", box / "logs")
-    shutil.copytree(ROOT / "sample_logs" / "geocaching" / "markers", box / "markers")
-    return box
 
 
 def _inbox_files(box) -> int:
