@@ -64,7 +64,7 @@ def main() -> None:
     from datetime import timedelta as _td
 
     from sessionlens import Lake
-    from sessionlens.anomalies import detect_all
+    from sessionlens.analysis.anomalies import detect_all
 
     con = Lake(lake).connect()
     lo, hi = con.sql("SELECT min(ts), max(ts) FROM requests").fetchall()[0]

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sessionlens.changepoint import DEFAULT_PENALTY, MIN_SIZE, OUTLIER_SIGMAS, change_points
+from sessionlens.analysis.changepoint import DEFAULT_PENALTY, MIN_SIZE, OUTLIER_SIGMAS, change_points
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, record  # noqa: E402

@@ -29,8 +29,8 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import record  # noqa: E402
 
-from sessionlens.localize import localize
-from sessionlens.segments import SegmentSettings
+from sessionlens.analysis.localise import localize
+from sessionlens.analysis.segments import SegmentSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 RS = ROOT.parent / "shared" / "data" / "real" / "riskloc_RS"
@@ -89,7 +89,7 @@ def main() -> None:
         f"\n### Segments: RiskLoc RS, {len(all_cases)} cases, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"Machine: {platform.machine()}, Python {platform.python_version()}  ",
         "Command: `python bench/segments_riskloc.py`  ",
-        f"sessionlens.localize.localize, the engine of analyze's segments, with the settings segments() gives it "
+        f"sessionlens.analysis.localise.localize, the engine of analyze's segments, with the settings segments() gives it "
         f"(SegmentSettings().localize: {settings}), {seconds:.1f}s for all cases; the anomalous minute is now, "
         "every earlier minute the history. An element is its sorted attr=value pairs "
         "joined by '&'; a true positive only on an exact match; F1 pooled over all cases. Published numbers: the public "

@@ -1,10 +1,10 @@
 """sessionlens: find the change that broke users' sessions."""
 
-from .analyze import Analysis, analyze
+from .analysis.pipeline import Analysis, analyze
 from .errors import SessionlensError
-from .ingest import IngestSummary, ingest, preview
-from .lake import Lake
-from .options import FieldOptions
+from .ingestion.engine import IngestSummary, ingest, preview
+from .lake.store import Lake
+from .ingestion.options import FieldOptions
 
 __version__ = "0.1.0"
 

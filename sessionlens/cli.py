@@ -16,7 +16,7 @@ from rich.table import Table
 
 from . import __version__
 from .errors import SessionlensError
-from .options import FieldOptions
+from .ingestion.options import FieldOptions
 
 err_console = Console(stderr=True)
 
@@ -94,7 +94,7 @@ def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session
         /var/log/nginx/access.log
       zcat old.log.gz | sessionlens ingest --lake lake/ --format nginx-combined -
     """
-    from .ingest import expand_paths, ingest as run_ingest
+    from .ingestion.engine import expand_paths, ingest as run_ingest
 
     try:
         options = FieldOptions(
@@ -219,7 +219,7 @@ def forget(lake, segments, as_json, files):
       sessionlens ingest --lake lake/ --nginx-format "$(cat fmt.txt)" /var/log/nginx/access.log
       sessionlens forget --lake lake/ --segment 3f9c2b6b1a0e4d8c
     """
-    from .forget import forget as run_forget
+    from .ingestion.forget import forget as run_forget
 
     try:
         result = run_forget(lake, list(files), list(segments))
@@ -247,7 +247,7 @@ def formats(as_json):
     Example:
       sessionlens formats
     """
-    from .formats import load_specs
+    from .ingestion.formats import load_specs
 
     specs = load_specs()
     if as_json:
@@ -289,7 +289,7 @@ def sql(lake, out_format, limit, unsafe, query):
       sessionlens sql --lake lake/ "SELECT cookie_format, count(*) FROM requests GROUP BY 1"
       sessionlens sql --lake lake/ --format csv "SELECT * FROM rejects" > rejects.csv
     """
-    from .lake import Lake, query_error
+    from .lake.store import Lake, query_error
 
     if unsafe:
         click.echo("warning: --unsafe: this query runs with DuckDB's full access to files, network, "
@@ -358,7 +358,7 @@ def changes_import(lake, as_json, paths):
     Example:
       sessionlens changes import --lake lake/ markers/*.json markers/deploys.jsonl
     """
-    from .changes import import_markers
+    from .changes.store import import_markers
 
     try:
         result = import_markers(lake, list(paths))
@@ -391,7 +391,7 @@ def changes_add(lake, at, end, kind, label, scope, change_id, tz):
       sessionlens changes add --lake lake/ --at 2023-09-19T16:09:00Z --kind deploy --label "canary" --scope host=web07
       sessionlens changes add --lake lake/ --at now --kind feature_flag --label "new login page"
     """
-    from .changes import add_change
+    from .changes.store import add_change
     from .timeparse import parse_time
 
     try:
@@ -417,7 +417,7 @@ def changes_remove(lake, ids):
     Example:
       sessionlens changes remove --lake lake/ deploy-1041 canary-1
     """
-    from .changes import remove_changes
+    from .changes.store import remove_changes
 
     try:
         removed = remove_changes(lake, list(ids))
@@ -438,8 +438,8 @@ def changes_list(lake, as_json, show_all):
     Example:
       sessionlens changes list --lake lake/
     """
-    from .changes import all_changes
-    from .lake import Lake
+    from .changes.store import all_changes
+    from .lake.store import Lake
 
     try:
         found = all_changes(Lake(lake))
@@ -501,7 +501,7 @@ def analyze(lake, as_json, since, until, tz, bucket_seconds, fail_on):
       sessionlens analyze --lake lake/ --since 2023-09-19T12:00:00Z --fail-on spike
       sessionlens analyze --lake lake/ --since "2h ago" --tz Europe/Berlin
     """
-    from .analyze import analyze as run_analyze
+    from .analysis.pipeline import analyze as run_analyze
 
     try:
         result = run_analyze(lake, since, until, bucket_seconds, tz=tz)
@@ -510,7 +510,7 @@ def analyze(lake, as_json, since, until, tz, bucket_seconds, fail_on):
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=1))
     else:
-        from .summary import print_summary
+        from .report.terminal import print_summary
 
         print_summary(result, Console())
     if fail_on == "spike" and result.spikes:
@@ -545,7 +545,7 @@ def report(lake, out, fmt, since, until, tz):
       sessionlens report --lake lake/ --out postmortem.md
       sessionlens report --lake lake/ --out today.html --since today --tz Europe/Berlin
     """
-    from .analyze import analyze as run_analyze
+    from .analysis.pipeline import analyze as run_analyze
     from .report import prepare_out, write_report
 
     try:

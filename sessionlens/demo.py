@@ -7,11 +7,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from .analyze import analyze
-from .ingest import ingest
+from .analysis.pipeline import analyze
+from .ingestion.engine import ingest
 from .report import write_report
 from .samples import INCIDENTS, generate
-from .summary import headline
+from .report.terminal import headline
 
 
 def run_demo(out: Path, seed: int = 7, scale: float = 1.0, console: Console | None = None) -> dict[str, dict]:

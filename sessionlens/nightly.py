@@ -39,13 +39,13 @@ from datetime import datetime, timedelta, timezone
 from html import escape
 from pathlib import Path
 
-from .analyze import Analysis, analyze, parse_when
-from .changes import iso
+from .analysis.pipeline import Analysis, analyze, parse_when
+from .changes.store import iso
 from .errors import InputError, LakeLockedError
-from .ingest import IngestSummary, ingest
+from .ingestion.engine import IngestSummary, ingest
 from .report import write_report
-from .summary import headline
-from .timespan import bulk_span
+from .report.terminal import headline
+from .lake.span import bulk_span
 
 DAY = timedelta(hours=24)
 REGISTRY = "nights.json"
@@ -225,7 +225,7 @@ def _check_dir(path: Path, what: str) -> None:
 
 def _last_data_at(lake: Path) -> str | None:
     """When rows were last stored in the lake (the newest ingest that stored any)."""
-    from .lake import Lake
+    from .lake.store import Lake
 
     times = [s.ingested_at for s in Lake(lake).read_manifest().segments if s.stored and s.ingested_at]
     return max(times) if times else None
@@ -286,7 +286,7 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
         summary = ingest(lake, [str(inbox)], progress=progress, exclude=[out])  # the lake is always left out
         if summary.stored == 0:
             return _no_new_data(summary, lake, out)
-        from .lake import Lake
+        from .lake.store import Lake
 
         con = Lake(lake).connect()
         # The end of the bulk of the data: one line dated ahead must not move the night.

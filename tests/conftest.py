@@ -84,7 +84,7 @@ def ingest_counted(tmp: Path, fmt: str, data: bytes) -> Path:
 def scenario_lake(base: Path, make) -> tuple[dict, Path]:
     """Writes a generated scenario under ``base/inc`` (``make(path)`` returns its truth), ingests its logs
     and imports its markers into ``base/lake``; returns (truth, lake)."""
-    from sessionlens.changes import import_markers
+    from sessionlens.changes.store import import_markers
 
     truth = make(base / "inc")
     ingest(base / "lake", [str(base / "inc" / "logs")])

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 from click.testing import CliRunner
 
-from sessionlens.analyze import analyze
+from sessionlens.analysis.pipeline import analyze
 from sessionlens.cli import cli
 from sessionlens.samples import INCIDENTS, generate
 from sessionlens.samples.traps import TRAPS, generate_trap
@@ -258,7 +258,7 @@ def test_narrowed_window_keeps_the_baseline_from_before(traps):
 def test_segment_spike_counts_are_the_segments(traps):
     _, doc, lake = traps["canary_one_host"]
     spike = doc["spikes"][0]
-    con = __import__("sessionlens.lake", fromlist=["Lake"]).Lake(lake).connect()
+    con = __import__("sessionlens.lake.store", fromlist=["Lake"]).Lake(lake).connect()
     n, e = con.execute("SELECT count(*), count(error_kind) FROM requests WHERE host = 'web04' AND ts >= ? AND ts < ?",
                        [_t(spike["start"]), _t(spike["end"])]).fetchone()
     assert (spike["requests"], spike["session_errors"]) == (n, e)

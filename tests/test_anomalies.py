@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sessionlens import Lake, ingest
-from sessionlens.analyze import analyze
-from sessionlens.anomalies import DETECTORS
+from sessionlens.analysis.pipeline import analyze
+from sessionlens.analysis.anomalies import DETECTORS
 from sessionlens.privacy import keyed_hash, load_or_create_key
 from sessionlens.samples import generate
 

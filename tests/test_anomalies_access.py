@@ -7,11 +7,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sessionlens import Lake, ingest
-from sessionlens.analyze import analyze
-from sessionlens.anomalies.base import nearest_cause
-from sessionlens.anomalies.invalidation import Burst, find_bursts, is_routine
-from sessionlens.anomalies.loops import LogoutLoop, LoopSettings
-from sessionlens.changes import Change, import_markers
+from sessionlens.analysis.pipeline import analyze
+from sessionlens.analysis.anomalies.base import nearest_cause
+from sessionlens.analysis.anomalies.invalidation import Burst, find_bursts, is_routine
+from sessionlens.analysis.anomalies.loops import LogoutLoop, LoopSettings
+from sessionlens.changes.store import Change, import_markers
 from sessionlens.samples import generate
 from sessionlens.samples.core import BROWSERS, nginx_edge_line, write_jsonl
 from sessionlens.samples.traps import START, simulate

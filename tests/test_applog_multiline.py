@@ -14,11 +14,11 @@ from datetime import datetime, timezone
 import pytest
 
 from sessionlens import Lake, ingest
-from sessionlens.formats import detect
-from sessionlens.formats.multiline import YEAR_WARNING
-from sessionlens.formats.rails_legacy import ZONE_WARNING
-from sessionlens.ingest import preview
-from sessionlens.options import FieldOptions
+from sessionlens.ingestion.formats import detect
+from sessionlens.ingestion.formats.multiline import YEAR_WARNING
+from sessionlens.ingestion.formats.rails_legacy import ZONE_WARNING
+from sessionlens.ingestion.engine import preview
+from sessionlens.ingestion.options import FieldOptions
 from sessionlens.privacy import keyed_hash, load_or_create_key
 
 from .conftest import REAL, ingest_text, needs_shared, rows
@@ -337,7 +337,7 @@ def test_syslog_rails_1x_and_oink_group_by_pid(tmp_path):
 
 @needs_shared
 def test_legacy_rails_is_detected_as_rails():
-    from sessionlens.reader import head_lines
+    from sessionlens.ingestion.reader import head_lines
 
     for name in ("rails_1x.log", "rails_22.log", "rails_22_cached.log", "rails_3_partials.log", "rails_unordered.log",
                  "syslog_1x.log", "oink_22.log"):

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sessionlens.analyze import analyze
-from sessionlens.attribute import AttributeSettings, delay_of, parse_duration, percent_of, rank, rollouts
-from sessionlens.changes import Change, all_changes
-from sessionlens.detect import Spike
-from sessionlens.lake import Lake
+from sessionlens.analysis.pipeline import analyze
+from sessionlens.analysis.attribute import AttributeSettings, delay_of, parse_duration, percent_of, rank, rollouts
+from sessionlens.changes.store import Change, all_changes
+from sessionlens.analysis.spikes import Spike
+from sessionlens.lake.store import Lake
 from sessionlens.samples.traps import _at
 from sessionlens.samples.traps_causes import CAUSE_TRAPS
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sessionlens.changepoint import change_points
+from sessionlens.analysis.changepoint import change_points
 
 SIGMAS = [None, 1.0]  # estimated from the data, or known (the series is standardised)
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from sessionlens import Lake, ingest
-from sessionlens.changes import Change, all_changes, detect_marker_format, import_markers, read_markers, written_changes
+from sessionlens.changes.store import Change, all_changes, detect_marker_format, import_markers, read_markers, written_changes
 from sessionlens.cli import cli
 from sessionlens.errors import InputError
 from sessionlens.samples import generate
@@ -158,7 +158,7 @@ def test_one_bad_record_does_not_sink_the_file(tmp_path):
 
 
 def test_times_by_format_and_window():
-    from sessionlens.markers_validate import RecordError, parse_time
+    from sessionlens.changes.validate import RecordError, parse_time
 
     assert parse_time("2023-09-19T18:09:00+02:00").isoformat() == "2023-09-19T16:09:00+00:00"
     assert parse_time("2023-09-19 16:09:00") == parse_time(1695139740) == parse_time("1695139740")
@@ -173,7 +173,7 @@ def test_times_by_format_and_window():
 
 
 def test_scope_rules():
-    from sessionlens.markers_validate import RecordError, scope, scope_of_stored
+    from sessionlens.changes.validate import RecordError, scope, scope_of_stored
 
     assert scope(None) == scope("") == scope("null") == {}
     assert scope({"host": "web01,web02", "hosts": ["web02", 3], "percent": 5, "version": "v2", "x": None}) == {
@@ -254,8 +254,8 @@ def test_stored_scopes_of_any_shape_crash_nothing(archive, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from sessionlens.analyze import analyze
-    from sessionlens.changes import store
+    from sessionlens.analysis.pipeline import analyze
+    from sessionlens.changes.store import store
     from sessionlens.report import write_report
 
     lake_dir = _lake_with_spike(tmp_path, archive)
@@ -287,7 +287,7 @@ def test_stored_scopes_of_any_shape_crash_nothing(archive, tmp_path):
 
 
 def test_remove_changes(tmp_path):
-    from sessionlens.changes import remove_changes
+    from sessionlens.changes.store import remove_changes
 
     lake_dir = tmp_path / "lake"
     f = tmp_path / "m.jsonl"

@@ -102,7 +102,7 @@ def test_sql_formats(access_log, tmp_path):
 
 
 def test_formats_lists_every_spec():
-    from sessionlens.formats import load_specs
+    from sessionlens.ingestion.formats import load_specs
 
     result = CliRunner().invoke(cli, ["formats", "--json"])
     names = {f["name"] for f in json.loads(result.output)}
@@ -124,7 +124,7 @@ def test_progress_is_silent_when_piped(access_log, tmp_path):
 
 
 def test_readme_lists_every_format():
-    from sessionlens.formats import load_specs
+    from sessionlens.ingestion.formats import load_specs
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     missing = [s.name for s in load_specs() if f"`{s.name}`" not in readme]
@@ -132,7 +132,7 @@ def test_readme_lists_every_format():
 
 
 def test_formats_command_shows_every_format_with_a_sample(tmp_path):
-    from sessionlens.formats import load_specs
+    from sessionlens.ingestion.formats import load_specs
 
     result = CliRunner().invoke(cli, ["formats"])
     assert result.exit_code == 0
@@ -147,7 +147,7 @@ def test_formats_command_shows_every_format_with_a_sample(tmp_path):
     (lambda d: d / "r.pdf", "--format must be one of", 1),
 ])
 def test_report_out_is_checked_before_the_analysis(access_log, tmp_path, monkeypatch, make_out, needle, code):
-    analyze_module = sys.modules["sessionlens.analyze"]  # the package re-exports the function under this name
+    analyze_module = sys.modules["sessionlens.analysis.pipeline"]  # the package re-exports the function under this name
 
     CliRunner().invoke(cli, ["ingest", "--lake", str(tmp_path / "lake"), str(access_log)])
     (tmp_path / "file.txt").write_text("x")

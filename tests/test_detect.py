@@ -12,9 +12,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sessionlens.cusum import cusum, episodes, threshold_for
-from sessionlens.detect import DetectSettings, fit_baseline, find_spikes
-from sessionlens.segment_spikes import find_segment_spikes
+from sessionlens.analysis.cusum import cusum, episodes, threshold_for
+from sessionlens.analysis.spikes import DetectSettings, fit_baseline, find_spikes
+from sessionlens.analysis.segment_spikes import find_segment_spikes
 
 T0 = datetime(2024, 5, 6, tzinfo=timezone.utc)
 

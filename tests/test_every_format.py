@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sessionlens import Lake, ingest
-from sessionlens.formats import load_specs
-from sessionlens.options import FieldOptions
+from sessionlens.ingestion.formats import load_specs
+from sessionlens.ingestion.options import FieldOptions
 
 from .conftest import check_expect, ingest_counted, rows
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from sessionlens import Lake, ingest
 from sessionlens.cli import cli
-from sessionlens.forget import forget
+from sessionlens.ingestion.forget import forget
 
 LINE = '203.0.113.{n} - - [19/Sep/2023:16:09:{s:02d} +0000] "GET /works/{n} HTTP/1.1" 200 512 "-" "Mozilla/5.0"\n'
 WRONG = '$remote_addr [$time_local] $status'

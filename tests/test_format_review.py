@@ -16,10 +16,10 @@ import json
 import pytest
 
 from sessionlens import Lake, ingest, preview
-from sessionlens.containers import unwrap
+from sessionlens.ingestion.containers import unwrap
 from sessionlens.errors import FormatError
-from sessionlens.formats import get_spec
-from sessionlens.formats.regexfmt import RegexParser
+from sessionlens.ingestion.formats import get_spec
+from sessionlens.ingestion.formats.regexfmt import RegexParser
 
 from .conftest import ingest_text, rows
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessionlens.formats import load_specs
+from sessionlens.ingestion.formats import load_specs
 
 from .conftest import check_expect, ingest_text, rows
 

@@ -9,8 +9,8 @@ import os
 import pytest
 
 from sessionlens import ingest
-from sessionlens.formats import detect
-from sessionlens.options import FieldOptions
+from sessionlens.ingestion.formats import detect
+from sessionlens.ingestion.options import FieldOptions
 
 from .conftest import check_expect, ingest_text, rows
 

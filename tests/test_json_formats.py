@@ -11,10 +11,10 @@ import pytest
 
 from sessionlens import Lake, ingest
 from sessionlens.errors import FormatError
-from sessionlens.formats import detect, get_spec, load_specs
-from sessionlens.formats.base import FileJob
-from sessionlens.formats.jsonlines import parse_json_map
-from sessionlens.options import FieldOptions
+from sessionlens.ingestion.formats import detect, get_spec, load_specs
+from sessionlens.ingestion.formats.base import FileJob
+from sessionlens.ingestion.formats.jsonlines import parse_json_map
+from sessionlens.ingestion.options import FieldOptions
 from sessionlens.privacy import keyed_hash, load_or_create_key
 
 from .conftest import ingest_text, rows

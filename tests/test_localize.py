@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sessionlens.localize import localize
-from sessionlens.segments import SegmentSettings
+from sessionlens.analysis.localise import localize
+from sessionlens.analysis.segments import SegmentSettings
 
 DIMS = {"host": [f"web0{i}" for i in range(1, 7)], "app_version": ["v1.40.2", "v1.41.0"],
         "cookie_format": ["rails-signed-sha1", "rails-encrypted-gcm", "none"], "method": ["GET", "POST"]}

@@ -23,10 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sessionlens import Lake, ingest
-from sessionlens.analyze import analyze
-from sessionlens.changes import import_markers, written_changes
+from sessionlens.analysis.pipeline import analyze
+from sessionlens.changes.store import import_markers, written_changes
 from sessionlens.errors import SessionlensError
-from sessionlens.markers import detect_marker_format, read_marker_file
+from sessionlens.changes.markers import detect_marker_format, read_marker_file
 from sessionlens.nightly import run_nightly
 from sessionlens.report import write_report
 

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sessionlens import Lake, ingest
-from sessionlens.ingest import preview
+from sessionlens.ingestion.engine import preview
 from sessionlens.privacy import keyed_hash, load_or_create_key
 
 from .conftest import REAL, needs_shared

@@ -17,12 +17,12 @@ import pytest
 
 from sessionlens import Lake, ingest
 from sessionlens.errors import FormatError
-from sessionlens.formats import detect, get_spec
-from sessionlens.formats.base import lines_relation
-from sessionlens.formats.regexfmt import RegexParser
-from sessionlens.options import FieldOptions
+from sessionlens.ingestion.formats import detect, get_spec
+from sessionlens.ingestion.formats.base import lines_relation
+from sessionlens.ingestion.formats.regexfmt import RegexParser
+from sessionlens.ingestion.options import FieldOptions
 from sessionlens.privacy import keyed_hash, load_or_create_key
-from sessionlens.reader import head_lines
+from sessionlens.ingestion.reader import head_lines
 
 from .conftest import rows
 

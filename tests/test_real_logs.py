@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sessionlens import Lake, ingest
-from sessionlens.ingest import preview
+from sessionlens.ingestion.engine import preview
 
 from .conftest import REAL, needs_shared
 

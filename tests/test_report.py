@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from sessionlens import ingest
-from sessionlens.changes import import_markers
+from sessionlens.changes.store import import_markers
 from sessionlens.cli import cli
 from sessionlens.samples import generate
 
@@ -95,7 +95,7 @@ def test_markdown_escapes_log_text(lake, tmp_path):
 def test_markdown_escapes_every_log_derived_field(lake, tmp_path):
     """Paths, user agents and hosts reach the Markdown through evidence, notes and anomalies."""
     from sessionlens import Lake
-    from sessionlens.analyze import analyze
+    from sessionlens.analysis.pipeline import analyze
     from sessionlens.report.markdown import render_markdown
 
     analysis = analyze(lake / "lake")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from sessionlens import ingest
-from sessionlens.changes import import_markers
+from sessionlens.changes.store import import_markers
 from sessionlens.report import write_report
 from sessionlens.samples import generate
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sessionlens.errors import RulesError
-from sessionlens.rules import default_rules, load_rules
+from sessionlens.ingestion.rules import default_rules, load_rules
 
 from .conftest import ingest_text, rows
 

@@ -84,7 +84,7 @@ def test_stdin_is_staged_privately_and_leftovers_are_removed(tmp_path):
 
 
 def test_stdin_staging_mode(tmp_path):
-    from sessionlens.reader import stage_stdin
+    from sessionlens.ingestion.reader import stage_stdin
 
     dest = stage_stdin(tmp_path / "s.log", io.BytesIO(b"x\n"))
     assert stat.S_IMODE(os.stat(dest).st_mode) == 0o600

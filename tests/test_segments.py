@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from sessionlens import ingest
-from sessionlens.analyze import analyze
-from sessionlens.changes import import_markers
+from sessionlens.analysis.pipeline import analyze
+from sessionlens.changes.store import import_markers
 from sessionlens.samples.core import BROWSERS, nginx_edge_line
 
 START = datetime(2024, 6, 3, tzinfo=timezone.utc)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from sessionlens.errors import FormatError
-from sessionlens.formats.template import compile_apache, compile_nginx
+from sessionlens.ingestion.formats.template import compile_apache, compile_nginx
 
 from .conftest import check_expect, ingest_text, rows
 

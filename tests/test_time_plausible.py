@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from sessionlens import Lake, analyze
-from sessionlens.options import FieldOptions
+from sessionlens.ingestion.options import FieldOptions
 
 from .conftest import ingest_text, rows
 
@@ -44,7 +44,7 @@ def test_one_outlier_does_not_widen_the_analysis(tmp_path):
 
 
 def test_a_line_dated_hours_ahead_does_not_move_the_end(tmp_path):
-    from sessionlens.timespan import bulk_span
+    from sessionlens.lake.span import bulk_span
 
     lines = _day() + [LINE.format(n=7, day="20/Sep/2023", hh=11, mm=0, status=200)]
     ingest_text(tmp_path, "\n".join(lines) + "\n")

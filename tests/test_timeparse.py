@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from sessionlens import Lake
-from sessionlens.analyze import parse_when
+from sessionlens.analysis.pipeline import parse_when
 from sessionlens.cli import cli
 from sessionlens.errors import InputError
 from sessionlens.timeparse import fmt, fmt_span, parse_time, zone

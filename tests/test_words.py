@@ -13,14 +13,14 @@ import pytest
 from rich.console import Console
 
 from sessionlens import Lake, ingest
-from sessionlens.analyze import analyze
-from sessionlens.changes import import_markers
+from sessionlens.analysis.pipeline import analyze
+from sessionlens.changes.store import import_markers
 from sessionlens.report.html import render_html
 from sessionlens.report.markdown import render_markdown
 from sessionlens.samples import generate
 from sessionlens.samples.traps import BASE_ERROR, simulate, generate_trap
-from sessionlens.summary import ENDING_TITLE, headline, print_summary
-from sessionlens.wording import anomaly_size, duration, pct, times
+from sessionlens.report.terminal import ENDING_TITLE, headline, print_summary
+from sessionlens.analysis.text import anomaly_size, duration, pct, times
 
 REMNANT_UNTIL = "2023-09-19 18:30"  # after the manual rollback, before the clean redeploy: web04 is left on v1.41.0
 
@@ -199,7 +199,7 @@ def test_a_host_gone_bad_at_the_end_is_named(hosts):
 def test_no_multiple_of_nothing():
     import polars as pl
 
-    from sessionlens.ending import EndingSettings, Finding, _words
+    from sessionlens.analysis.ending import EndingSettings, Finding, _words
 
     served = pl.DataFrame(schema={"host": pl.Utf8, "app_version": pl.Utf8, "tail_requests": pl.Int64,
                                   "before_requests": pl.Int64})

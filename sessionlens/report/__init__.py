@@ -6,9 +6,9 @@ import json
 import os
 from pathlib import Path
 
-from ..analyze import Analysis, analyze
+from ..analysis.pipeline import Analysis, analyze
 from ..errors import InputError
-from ..lake import Lake
+from ..lake.store import Lake
 
 FORMATS = ("html", "md", "json")
 

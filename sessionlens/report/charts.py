@@ -7,8 +7,8 @@ from datetime import timedelta
 import altair as alt
 import polars as pl
 
-from .. import queries
-from ..analyze import Analysis, SpikeReport
+from ..lake import sql as queries
+from ..analysis.pipeline import Analysis, SpikeReport
 
 UTC = alt.Scale(type="utc")  # logs are in UTC; a reader's browser must not shift them
 

@@ -12,9 +12,9 @@ import json
 from functools import lru_cache
 from html import escape
 
-from ..analyze import Analysis
-from ..wording import anomaly_size, pct
-from ..summary import ENDING_TITLE, headline, score_legend
+from ..analysis.pipeline import Analysis
+from ..analysis.text import anomaly_size, pct
+from .terminal import ENDING_TITLE, headline, score_legend
 from . import charts
 
 CSS = """

@@ -16,9 +16,9 @@ import re
 from html import escape
 from pathlib import Path
 
-from ..analyze import Analysis
-from ..wording import anomaly_size, pct
-from ..summary import ENDING_TITLE, headline, score_legend
+from ..analysis.pipeline import Analysis
+from ..analysis.text import anomaly_size, pct
+from .terminal import ENDING_TITLE, headline, score_legend
 from . import charts
 
 

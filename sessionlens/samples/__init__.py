@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from . import archive, geocaching, mfa
+from . import archive
+from . import geocaching
+from . import mfa
 
 INCIDENTS: dict[str, Callable[..., dict]] = {
     "archive": archive.generate,

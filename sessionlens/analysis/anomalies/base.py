@@ -1,0 +1,56 @@
+"""What every anomaly detector shares: a name, settings, and the cause lookup."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ...changes.store import Change, iso
+
+
+class Detector:
+    """An anomaly detector. Subclasses set ``name`` and implement ``detect``."""
+
+    name = "base"
+
+    def __init__(self, settings=None):
+        self.settings = settings or self.Settings()  # type: ignore[attr-defined]
+
+    def detect(self, con, since: datetime, until: datetime, changes: list[Change]) -> list[dict]:
+        raise NotImplementedError
+
+
+def nearest_cause(changes: list[Change], start: datetime, lookback: timedelta = timedelta(hours=2),
+                  slack: timedelta = timedelta(minutes=2), prefer: tuple[str, ...] = (),
+                  prefer_within: timedelta = timedelta(minutes=30)) -> tuple[str | None, str | None]:
+    """The last change made shortly before ``start`` (or within ``slack`` after it).
+
+    Args:
+        changes: every change known.
+        start: when the anomaly began.
+        lookback: how long before ``start`` a change may have been made.
+        slack: how long after ``start``: the start is known to a window only.
+        prefer: change kinds that can cause this anomaly by themselves; when
+            one was made within ``prefer_within`` before ``start``, the last
+            of those wins over a later change of another kind (a flag flipped
+            a minute after a store flush did not wipe the sessions).
+        prefer_within: how close a preferred change must be: one made hours
+            earlier loses to any change made just before.
+
+    Returns:
+        Its id and an evidence sentence, or (None, None). Inferred changes
+        folded into a written one are skipped.
+    """
+    ids = {c.id for c in changes}
+    candidates = [c for c in changes if not (c.linked_to and c.linked_to in ids)
+                  and start - lookback <= c.at <= start + slack]
+    if not candidates:
+        return None, None
+    likely = [c for c in candidates if c.kind in prefer and c.at >= start - prefer_within]
+    best = max(likely or candidates, key=lambda c: c.at)
+    minutes = (start - best.at).total_seconds() / 60
+    when = f"{minutes:.0f} min after" if minutes >= 1 else "as soon as"
+    return best.id, f"began {when} {best.id} ({best.kind}: {best.label})"
+
+
+def window(first: datetime, last: datetime) -> dict:
+    return {"start": iso(first), "end": iso(last)}

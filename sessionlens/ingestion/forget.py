@@ -1,0 +1,72 @@
+"""Remove what a file put in the lake, so that it can be ingested again.
+
+A file read with the wrong format, or one that should never have been
+ingested, is forgotten atomically: its segments leave the manifest in one
+replacement (readers see the lake before or after, never between), then
+their Parquet parts are deleted. A file is found by the path it was ingested
+under and by its content (the same identity ingest uses), so a log renamed
+by rotation is found under either name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import InputError
+from .identity import fingerprint_of
+from ..lake.store import Lake, Segment
+
+
+@dataclass
+class ForgetResult:
+    """What was removed."""
+
+    segments: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    rows: int = 0
+    rejects: int = 0
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _matches(seg: Segment, files: list[Path], fingerprints: set[str], segment_ids: set[str]) -> bool:
+    if seg.segment_id in segment_ids:
+        return True
+    if seg.fingerprint and seg.fingerprint in fingerprints:
+        return True
+    return any(seg.path == str(f) for f in files)
+
+
+def forget(lake: str | Path, files: list[str] = (), segments: list[str] = ()) -> ForgetResult:
+    """Removes the segments of the given files (by path or content) or ids.
+
+    Args:
+        lake: the lake directory.
+        files: input files as given to ``ingest`` (need not exist any more).
+        segments: segment ids, as in the manifest and the ``file_id`` column.
+
+    Raises:
+        InputError: nothing in the lake matches.
+        LakeLockedError: another run is writing the lake.
+    """
+    if not files and not segments:
+        raise InputError("name a FILE or give --segment ID")
+    lake_obj = Lake(lake)
+    paths = [Path(f).resolve() for f in files if f != "-"] + ([Path("<stdin>")] if "-" in files else [])
+    fingerprints = {fp for p in paths if p.is_file() and (fp := fingerprint_of(p))}
+    with lake_obj.writer():
+        manifest = lake_obj.read_manifest()
+        gone = [s for s in manifest.segments if _matches(s, paths, fingerprints, set(segments))]
+        if not gone:
+            raise InputError("nothing in the lake comes from " + ", ".join([*files, *segments]))
+        manifest.segments = [s for s in manifest.segments if s not in gone]
+        lake_obj.write_manifest(manifest)  # the atomic step: from here on the data is gone for readers
+        result = ForgetResult(segments=[s.segment_id for s in gone], files=sorted({s.path for s in gone}),
+                              rows=sum(s.stored for s in gone), rejects=sum(s.rejected for s in gone))
+        for seg in gone:
+            for parts in seg.parts.values():
+                for part in parts:
+                    (lake_obj.root / part).unlink(missing_ok=True)
+    return result

@@ -1,0 +1,197 @@
+"""Log formats: declared as data in ``specs/*.toml``, parsed by families.
+
+Each spec names a family (the parser class) and carries sample lines with
+the values they must produce; the test suite runs every sample. Adding a
+format is adding a file. Custom templates (``--nginx-format``,
+``--apache-format``) and JSON field maps build a parser on the fly.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+
+from ...errors import DetectionError, FormatError
+from .access import ApacheParser, NginxParser
+from .applog import AppLogParser
+from .base import FileJob, Parser, Sample
+from .jsonlines import AppEventsParser, CloudflareParser, JsonLinesParser
+from .rails import RailsParser
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+FAMILIES = ("nginx", "apache", "cloudflare", "jsonl", "app-events", "rails", "applog", "regex", "w3c")
+DETECT_THRESHOLD = 0.6  # share of the first lines a format must understand
+
+
+@dataclass
+class FormatSpec:
+    """A format declared in a spec file."""
+
+    name: str
+    family: str
+    description: str
+    priority: int
+    samples: list[Sample]
+    template: str | None = None
+    escape: str | None = None
+    data: dict = field(default_factory=dict)  # the whole spec file, for families that declare more
+
+    def parser(self, json_map: dict[str, str] | None = None) -> Parser:
+        return make_parser(self.family, self.name, self.template, self.escape, self.description, self.samples, json_map,
+                           self.data)
+
+
+def make_parser(
+    family: str,
+    name: str,
+    template: str | None = None,
+    escape: str | None = None,
+    description: str = "",
+    samples: list[Sample] | None = None,
+    json_map: dict[str, str] | None = None,
+    spec: dict | None = None,
+) -> Parser:
+    """Builds a parser of a family.
+
+    ``spec`` is the whole spec file's data, for families whose specs declare
+    more than a template (regex fields, JSON field paths, W3C defaults).
+    """
+    spec = spec or {}
+    if family == "nginx":
+        if not template:
+            raise FormatError(f"format {name}: an nginx format needs a template")
+        return NginxParser(name, template, escape, description, samples)
+    if family == "apache":
+        if not template:
+            raise FormatError(f"format {name}: an Apache format needs a template")
+        return ApacheParser(name, template, description, samples)
+    if family == "cloudflare":
+        return CloudflareParser(name, description, samples)
+    if family == "jsonl":
+        return JsonLinesParser(name, description, samples, json_map=json_map, spec=spec)
+    if family == "app-events":
+        return AppEventsParser(name, description, samples, json_map=json_map)
+    if family == "rails":
+        return RailsParser(name, description, samples)
+    if family == "applog":
+        return AppLogParser(name, description, samples)
+    if family == "regex":
+        from .regexfmt import RegexParser
+
+        return RegexParser(name, description, samples, spec=spec)
+    if family == "w3c":
+        from .w3c import W3CParser
+
+        return W3CParser(name, description, samples, spec=spec)
+    raise FormatError(f"unknown format family {family!r} (known: {', '.join(FAMILIES)})")
+
+
+def load_specs() -> list[FormatSpec]:
+    """Every built-in format spec, highest detection priority first."""
+    specs = []
+    for entry in sorted(resources.files("sessionlens.ingestion.formats").joinpath("specs").iterdir(), key=lambda p: p.name):
+        if not entry.name.endswith(".toml"):
+            continue
+        data = tomllib.loads(entry.read_text())
+        try:
+            specs.append(
+                FormatSpec(
+                    name=data["name"],
+                    family=data["family"],
+                    description=data.get("description", ""),
+                    priority=int(data.get("priority", 0)),
+                    samples=[Sample(s["line"], dict(s.get("expect", {}))) for s in data.get("sample", [])],
+                    template=data.get("template"),
+                    escape=data.get("escape"),
+                    data=data,
+                )
+            )
+        except KeyError as exc:
+            raise FormatError(f"format spec {entry.name}: missing {exc}") from None
+    return sorted(specs, key=lambda s: -s.priority)
+
+
+def get_spec(name: str) -> FormatSpec:
+    for spec in load_specs():
+        if spec.name == name:
+            return spec
+    known = ", ".join(s.name for s in load_specs())
+    raise FormatError(f"unknown format {name!r} (known: {known})")
+
+
+def detect(lines: list[str], json_map: dict[str, str] | None = None) -> Parser:
+    """Picks the format that explains the given first lines whole.
+
+    A layout explains a line only when every field has its column's shape
+    (see ``template.TYPED``), so a virtual-host prefix or a forwarded-for
+    list never passes for the client. Ties go to the spec with the higher
+    priority (the more specific one), and between an nginx and an Apache
+    layout of the same text to nginx unless the lines show Apache's marks.
+    When no layout explains the lines whole but a standard access layout
+    explains their start, the trailing fields are named from their shapes
+    (``extend``); failing that, the standard layout is used and the engine
+    warns about the fields it drops.
+    """
+    if not lines:
+        raise DetectionError("the file is empty")
+    scored = []
+    for spec in load_specs():
+        parser = spec.parser(json_map)
+        scored.append((parser.detect_score(lines), spec.priority, parser))
+    scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
+    best_score = scored[0][0]
+    if best_score >= DETECT_THRESHOLD:
+        tied = [p for score, _, p in scored if score == best_score]
+        return _nginx_or_apache(tied, lines)
+    prefixed = _with_trailing_fields(scored, lines)
+    if prefixed is not None:
+        return prefixed
+    raise DetectionError(
+        "no known format matches the first lines; name one with --format, --nginx-format or --apache-format"
+    )
+
+
+# Apache writes %b as '-' for an empty body and escapes quotes as \"; nginx
+# writes 0 and \x22. Without either mark the lines fit both.
+_APACHE_MARKS = re.compile(r'" [1-5][0-9]{2} - |\\"')
+
+
+def _nginx_or_apache(tied: list[Parser], lines: list[str]) -> Parser:
+    families = {p.family for p in tied}
+    if {"nginx", "apache"} <= families:
+        want = "apache" if any(_APACHE_MARKS.search(line) for line in lines) else "nginx"
+        return next(p for p in tied if p.family == want)
+    return tied[0]
+
+
+def _with_trailing_fields(scored: list, lines: list[str]) -> Parser | None:
+    from .access import AccessLogParser
+    from .extend import extend
+
+    shares = []
+    for _, priority, parser in scored:
+        if isinstance(parser, AccessLogParser):
+            matched = [t for t in (parser.trailing_fields([line]) for line in lines) if t is not None]
+            shares.append((len(matched) / len(lines), priority, parser))
+    shares.sort(key=lambda t: (t[0], t[1]), reverse=True)
+    if not shares or shares[0][0] < DETECT_THRESHOLD:
+        return None
+    tied = [p for share, _, p in shares if share == shares[0][0]]
+    parser = _nginx_or_apache(tied, lines)
+    # The preferred layout first; then its twins, which may name the fields
+    # (an integer after combined is Apache's %D or %T, which nginx lacks).
+    for candidate in [parser] + [p for p in tied if p is not parser]:
+        trailing = [t[0] for t in (candidate.trailing_fields([line]) for line in lines) if t is not None]
+        extended = extend(candidate, trailing)
+        if extended is not None:
+            return extended
+    return parser
+
+
+__all__ = ["FileJob", "FormatSpec", "Parser", "Sample", "detect", "get_spec", "load_specs", "make_parser"]
