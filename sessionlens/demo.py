@@ -11,7 +11,7 @@ from .analysis.pipeline import analyze
 from .ingestion.engine import ingest
 from .report import write_report
 from .samples import INCIDENTS, generate
-from .report.terminal import headline
+from .analysis.headline import headline
 
 
 def run_demo(out: Path, seed: int = 7, scale: float = 1.0, console: Console | None = None) -> dict[str, dict]:

@@ -44,7 +44,7 @@ from .changes.store import iso
 from .errors import InputError, LakeLockedError
 from .ingestion.engine import IngestSummary, ingest
 from .report import write_report
-from .report.terminal import headline
+from .analysis.headline import headline
 from .lake.span import bulk_span
 
 DAY = timedelta(hours=24)

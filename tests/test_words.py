@@ -19,7 +19,8 @@ from sessionlens.report.html import render_html
 from sessionlens.report.markdown import render_markdown
 from sessionlens.samples import generate
 from sessionlens.samples.traps import BASE_ERROR, simulate, generate_trap
-from sessionlens.report.terminal import ENDING_TITLE, headline, print_summary
+from sessionlens.analysis.headline import headline
+from sessionlens.report.terminal import ENDING_TITLE, print_summary
 from sessionlens.analysis.text import anomaly_size, duration, pct, times
 
 REMNANT_UNTIL = "2023-09-19 18:30"  # after the manual rollback, before the clean redeploy: web04 is left on v1.41.0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from html import escape
 from pathlib import Path
 from typing import Callable
 
@@ -29,6 +30,8 @@ from .ending import still_abnormal
 from ..errors import InputError
 from ..lake.store import Lake
 from ..timeparse import fmt, parse_time, zone
+from .headline import headline
+from .text import pct
 
 SCHEMA_VERSION = 1
 HISTORY = timedelta(days=7)  # how far before --since the baseline may draw from
@@ -117,12 +120,7 @@ class Analysis:
         return fmt(t, self.display_tz, date_too)
 
     def _repr_html_(self) -> str:
-        """A compact summary in a notebook (charts: ``charts()``)."""
-        from html import escape
-
-        from .text import pct
-        from ..report.terminal import headline
-
+        """A compact summary in a notebook (charts: ``sessionlens.report.charts.all_charts``)."""
         if self.verdict in ("no-data", "no-signal"):
             out = [f"<p><b>{escape(self.verdict)}</b>: {escape(self.verdict_detail(self.local))}</p>"]
         else:
@@ -141,16 +139,6 @@ class Analysis:
                 segs = ", ".join(f"{g.dimension}={g.value} ({pct(g.error_share)} of errors)" for g in r.segments[:4])
                 out.append(f"<p>where: {escape(segs)}</p>")
         return "".join(out)
-
-    def charts(self, lake_dir: str | Path) -> list:
-        """Every report chart as an Altair object, spike by spike."""
-        from ..report import charts as ch
-
-        con = Lake(lake_dir).connect()
-        out = []
-        for r in self.spikes:
-            out += [c for c in (ch.timeline(con, self, r), ch.segments(r), ch.host_versions(con, r)) if c is not None]
-        return out
 
     def to_json(self) -> dict:
         return {

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .options import FieldOptions
 from ..privacy import cookie_format_sql, hash_sql
 from .rules import RuleSet
+from ..lake.schema import REJECT_COLUMNS, STORED_COLUMNS  # noqa: F401  (re-exported for parsers)
 
 RAW_COLUMNS: dict[str, str] = {
     "ts": "TIMESTAMPTZ",
@@ -43,50 +44,6 @@ RAW_COLUMNS: dict[str, str] = {
     "reject": "VARCHAR",  # a parser's reason to reject the record, if any
     "raw_line": "VARCHAR",  # the record's first line, only ever stored redacted
     "n_lines": "BIGINT",  # physical lines behind the record (multi-line formats)
-}
-
-# The stored schema, shared by the `requests` and `events` tables; see docs/schema.md.
-STORED_COLUMNS: dict[str, str] = {
-    "ts": "TIMESTAMPTZ",
-    "date": "DATE",
-    "source": "VARCHAR",
-    "event": "VARCHAR",
-    "host": "VARCHAR",
-    "vhost": "VARCHAR",
-    "app_version": "VARCHAR",
-    "method": "VARCHAR",
-    "path": "VARCHAR",
-    "route": "VARCHAR",
-    "status": "SMALLINT",
-    "bytes": "BIGINT",
-    "latency_ms": "DOUBLE",
-    "client_key": "VARCHAR",
-    "session_key": "VARCHAR",
-    "cookie_format": "VARCHAR",
-    "user_key": "VARCHAR",
-    "device_key": "VARCHAR",
-    "edge_worker": "VARCHAR",
-    "cache_status": "VARCHAR",
-    "request_id": "VARCHAR",
-    "user_agent": "VARCHAR",
-    "referer": "VARCHAR",
-    "controller": "VARCHAR",
-    "exception": "VARCHAR",
-    "error_kind": "VARCHAR",
-    "error_rule": "VARCHAR",
-    "file_id": "VARCHAR",
-    "source_file": "VARCHAR",
-    "line_no": "BIGINT",
-    "client_ip": "VARCHAR",  # NULL unless ingested with --keep-raw-ips
-}
-
-REJECT_COLUMNS: dict[str, str] = {
-    "file_id": "VARCHAR",
-    "source_file": "VARCHAR",
-    "line_no": "BIGINT",  # the record's first line
-    "lines": "BIGINT",  # physical lines behind the rejected record: sum(lines) is the summary's count
-    "reason": "VARCHAR",
-    "excerpt": "VARCHAR",
 }
 
 # An id segment: digits, a UUID, or a long hex string. Applied twice because

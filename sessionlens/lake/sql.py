@@ -12,9 +12,8 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-import duckdb
-
 from ..errors import QueryError
+from ..sqltext import ident, literal, literal_list  # noqa: F401  (the SQL layer's quoting, re-exported)
 
 # What a query may be asked to group by: a name and the SQL it stands for.
 DIMENSIONS = {
@@ -50,17 +49,27 @@ def render(name: str, **identifiers: str) -> str:
     return sql
 
 
-def run(con: duckdb.DuckDBPyConnection, name: str, params: dict | None = None, **identifiers: str):
-    """Runs a named query; returns a Polars frame."""
-    sql = render(name, **identifiers)
-    wanted = set(re.findall(r"\$(\w+)", sql))
+def prepare(name: str, params=None, **identifiers: str) -> tuple[str, dict]:
+    """A named query's text with its identifiers filled, and the parameters it binds.
+
+    Raises:
+        QueryError: unknown query, identifier or missing parameter.
+    """
+    text = render(name, **identifiers)
+    wanted = set(re.findall(r"\$(\w+)", text))
     bound = {k: v for k, v in (params or {}).items() if k in wanted}
     missing = wanted - set(bound)
     if missing:
         raise QueryError(f"query {name} needs parameter(s) {', '.join(sorted(missing))}")
-    try:
-        return con.sql(sql, params=bound).pl()
-    except duckdb.Error as exc:
-        from ..privacy import redact
+    return text, bound
 
-        raise QueryError(f"query {name}: {redact(str(exc).splitlines()[0])}") from None
+
+def run(con, name: str, params: dict | None = None, **identifiers: str):
+    """Runs a named query on a DuckDB connection; returns a Polars frame.
+
+    Analysis code goes through :class:`sessionlens.lake.engine.Engine`; this
+    stays for code that holds a connection of its own.
+    """
+    from .engine import DuckDBEngine  # engine imports this module
+
+    return DuckDBEngine(con).run(name, params, **identifiers)

@@ -51,7 +51,7 @@ from typing import Iterator
 import duckdb
 
 from ..errors import LakeError, LakeLockedError, QueryError
-from ..ingestion.normalise import REJECT_COLUMNS, STORED_COLUMNS
+from .schema import CHANGE_COLUMNS, REJECT_COLUMNS, SCHEMAS, STORED_COLUMNS  # noqa: F401
 
 MANIFEST = "_manifest.json"
 STAGING = "_staging"
@@ -62,17 +62,6 @@ MEMORY_LIMIT = "600MB"
 PENDING_PREFIX = "_"  # pyarrow datasets (and Spark) skip names starting with _ or .
 PENDING_SUFFIX = ".tmp"  # DuckDB's and Polars' *.parquet globs do not match it (they do match _ and . names)
 
-CHANGE_COLUMNS: dict[str, str] = {
-    "id": "VARCHAR",
-    "at": "TIMESTAMPTZ",
-    "end": "TIMESTAMPTZ",
-    "kind": "VARCHAR",
-    "label": "VARCHAR",
-    "scope": "VARCHAR",
-    "detail": "VARCHAR",
-    "origin": "VARCHAR",
-}
-SCHEMAS = {"requests": STORED_COLUMNS, "events": STORED_COLUMNS, "rejects": REJECT_COLUMNS, "changes": CHANGE_COLUMNS}
 
 
 @dataclass

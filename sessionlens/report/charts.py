@@ -9,6 +9,7 @@ import polars as pl
 
 from ..lake import sql as queries
 from ..analysis.pipeline import Analysis, SpikeReport
+from ..lake.store import Lake
 
 UTC = alt.Scale(type="utc")  # logs are in UTC; a reader's browser must not shift them
 
@@ -65,3 +66,12 @@ def host_versions(con, report: SpikeReport) -> alt.Chart | None:
         y=alt.Y("host:N", title=None),
         color=alt.Color("app_version:N", title="version"), tooltip=["host:N", "app_version:N", "window_start:T", "requests:Q"],
     ).properties(width="container", height=18 * frame["host"].n_unique(), title="hosts × app version")
+
+
+def all_charts(analysis: Analysis, lake_dir) -> list:
+    """Every report chart of an analysis as Altair objects, spike by spike (for notebooks)."""
+    con = Lake(lake_dir).connect()
+    out = []
+    for r in analysis.spikes:
+        out += [c for c in (timeline(con, analysis, r), segments(r), host_versions(con, r)) if c is not None]
+    return out

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from ..analysis.pipeline import Analysis
 from ..analysis.text import anomaly_size, pct
-from .terminal import ENDING_TITLE, headline, score_legend
+from ..analysis.headline import headline
+from .terminal import ENDING_TITLE, score_legend
 from . import charts
 
 
