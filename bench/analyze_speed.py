@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import subprocess
-import time
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -66,13 +66,14 @@ def main() -> None:
     from sessionlens import Lake
     from sessionlens.analysis.anomalies import detect_all
 
-    con = Lake(lake).connect()
+    engine = Lake(lake).engine()  # detectors take the engine seam
+    con = engine.connection
     lo, hi = con.sql("SELECT min(ts), max(ts) FROM requests").fetchall()[0]
     t0 = time.perf_counter()
-    detect_all(con, lo, hi + _td(seconds=1), [])
+    detect_all(engine, lo, hi + _td(seconds=1), [])
     detectors = time.perf_counter() - t0
     text = "\n".join([
-        f"\n### Analyze: {doc['totals']['requests']:,} requests over {doc['window']['start']} - {doc['window']['end']}, "
+        f"\n### Analyze: {doc['totals']['requests']:,} requests over {doc['window']['start']} - {doc['window']['end']}, "  # noqa: E501
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"Machine: {machine()}  ",
         f"Command: `python bench/analyze_speed.py --lines {args.lines} --files {args.files}`  ",

@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 FORMAT = ('$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
           '"$http_user_agent" $request_time $hostname $sent_http_x_app_version "$cookie__app_session"')
 UAS = ["Mozilla/5.0 (X11; Linux x86_64; rv:117.0) Gecko/20100101 Firefox/117.0",
-       "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/116.0.0.0 Safari/537.36",
+       "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/116.0.0.0 Safari/537.36",  # noqa: E501
        "Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148"]
-PATHS = ["/works/{}", "/works/{}/chapters/7", "/tags/Star_Wars/works", "/users/login", "/works/{}/kudos", "/assets/app.js"]
+PATHS = ["/works/{}", "/works/{}/chapters/7", "/tags/Star_Wars/works", "/users/login", "/works/{}/kudos", "/assets/app.js"]  # noqa: E501
 
 
 def generate(path: Path, n: int, seed: int = 1, start: int = 1695081600, span: float = 3 * 86400,
@@ -47,9 +47,9 @@ def generate(path: Path, n: int, seed: int = 1, start: int = 1695081600, span: f
     secs = start + (np.arange(n) * (span / n)).astype(np.int64)
     cookies = [f"BAh7CEkiD3Nlc3Npb25faWQGOgZFVEki{i:08d}--{(i * 2654435761) % (1 << 160):040x}" for i in range(50_000)]
     frame = pl.DataFrame({
-        "a": rng.integers(1, 224, n), "b": rng.integers(0, 256, n), "c": rng.integers(0, 256, n), "d": rng.integers(1, 255, n),
+        "a": rng.integers(1, 224, n), "b": rng.integers(0, 256, n), "c": rng.integers(0, 256, n), "d": rng.integers(1, 255, n),  # noqa: E501
         "t": secs, "p": rng.integers(0, len(PATHS), n), "id": rng.integers(1, 99999, n),
-        "post": rng.random(n) < 0.08, "st": rng.choice([200, 200, 200, 304, 404, 422], n), "by": rng.integers(100, 90000, n),
+        "post": rng.random(n) < 0.08, "st": rng.choice([200, 200, 200, 304, 404, 422], n), "by": rng.integers(100, 90000, n),  # noqa: E501
         "ua": rng.integers(0, len(UAS), n), "rt": rng.integers(1, 900, n), "h": rng.integers(1, 9, n),
         "v": rng.integers(0, 2, n), "ck": rng.integers(0, len(cookies), n),
     })
@@ -57,10 +57,10 @@ def generate(path: Path, n: int, seed: int = 1, start: int = 1695081600, span: f
     frame = frame.with_columns(a=(pl.col("ck") % 223) + 1, b=(pl.col("ck") // 223) % 256, c=(pl.col("ck") * 7) % 256,
                                d=(pl.col("ck") * 13) % 254 + 1, ua=pl.col("ck") % len(UAS))
     line = frame.select(pl.concat_str([
-        pl.col("a").cast(str), pl.lit("."), pl.col("b").cast(str), pl.lit("."), pl.col("c").cast(str), pl.lit("."), pl.col("d").cast(str),
+        pl.col("a").cast(str), pl.lit("."), pl.col("b").cast(str), pl.lit("."), pl.col("c").cast(str), pl.lit("."), pl.col("d").cast(str),  # noqa: E501
         pl.lit(" - - ["), pl.from_epoch("t").dt.strftime("%d/%b/%Y:%H:%M:%S +0000"), pl.lit('] "'),
         pl.when(pl.col("post")).then(pl.lit("POST")).otherwise(pl.lit("GET")), pl.lit(" "),
-        pl.col("p").replace_strict(dict(enumerate(PATHS)), return_dtype=pl.String).str.replace("{}", pl.col("id").cast(str), literal=True),
+        pl.col("p").replace_strict(dict(enumerate(PATHS)), return_dtype=pl.String).str.replace("{}", pl.col("id").cast(str), literal=True),  # noqa: E501
         pl.lit(' HTTP/1.1" '), pl.col("st").cast(str), pl.lit(" "), pl.col("by").cast(str), pl.lit(' "-" "'),
         pl.col("ua").replace_strict(dict(enumerate(UAS)), return_dtype=pl.String), pl.lit('" 0.'),
         pl.col("rt").cast(str).str.zfill(3), pl.lit(" web0"), pl.col("h").cast(str),
@@ -87,7 +87,7 @@ def run(cmd: list[str] | str, shell: bool = False) -> tuple[float, float, str]:
 
 def measure(kind: str, log: Path, work: Path) -> dict:
     """Runs one contender in a child Python so its peak RSS is its own."""
-    out = subprocess.run([sys.executable, __file__, "--_measure", kind, str(log), str(work)], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, __file__, "--_measure", kind, str(log), str(work)], capture_output=True, text=True)  # noqa: E501
     if out.returncode != 0:
         raise SystemExit(out.stderr[-3000:])
     return json.loads(out.stdout.splitlines()[-1])
@@ -100,12 +100,12 @@ def _measure(kind: str, log: Path, work: Path) -> None:
         # through a pipe: `cat > /dev/null` can skip the copy altogether
         dt, rss, _ = run(f"cat '{log}' | wc -l > /dev/null", shell=True)
     elif kind == "duckdb-regex":
-        regex = (r'^(\S+) \S+ (\S+) \[([^\]]+)\] "(\S+) (\S+) [^"]*" (\d+) (\d+) "([^"]*)" "([^"]*)" (\S+) (\S+) (\S+) "([^"]*)"$')
+        regex = (r'^(\S+) \S+ (\S+) \[([^\]]+)\] "(\S+) (\S+) [^"]*" (\d+) (\d+) "([^"]*)" "([^"]*)" (\S+) (\S+) (\S+) "([^"]*)"$')  # noqa: E501
         script = (
             "import duckdb,sys; con=duckdb.connect(); "
             "con.execute(\"SET memory_limit='600MB'\"); con.execute('SET preserve_insertion_order=false'); "
-            f"con.execute(r'''COPY (SELECT regexp_extract(line, '{regex}', ['ip','user','t','m','p','s','b','r','ua','rt','h','v','c']) AS x "
-            f"FROM read_csv('{log}', columns={{'line':'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false, auto_detect=false)) "
+            f"con.execute(r'''COPY (SELECT regexp_extract(line, '{regex}', ['ip','user','t','m','p','s','b','r','ua','rt','h','v','c']) AS x "  # noqa: E501
+            f"FROM read_csv('{log}', columns={{'line':'VARCHAR'}}, delim='\\x01', quote='', escape='', header=false, auto_detect=false)) "  # noqa: E501
             f"TO '{work}/regex.parquet' (FORMAT parquet, COMPRESSION zstd)''')"
         )
         dt, rss, _ = run([sys.executable, "-c", script])
@@ -114,7 +114,7 @@ def _measure(kind: str, log: Path, work: Path) -> None:
             print(json.dumps({"kind": kind, "skipped": "goaccess not installed (apt-get install goaccess)"}))
             return
         fmt = '%h %^ %e [%d:%t %^] "%r" %s %b "%R" "%u" %T %v %^ "%^"'
-        dt, rss, _ = run(["goaccess", str(log), "--log-format", fmt, "--date-format", "%d/%b/%Y", "--time-format", "%H:%M:%S",
+        dt, rss, _ = run(["goaccess", str(log), "--log-format", fmt, "--date-format", "%d/%b/%Y", "--time-format", "%H:%M:%S",  # noqa: E501
                           "-o", str(work / "goaccess.html"), "--no-progress"])
     elif kind == "sessionlens":
         dt, rss, stdout = run([sys.executable, "-m", "sessionlens", "ingest", "--lake", str(lake), "--json", str(log)])
@@ -166,7 +166,7 @@ def main() -> None:
         f"\n### Ingest: {n:,} lines ({size_gb:.2f} GB), {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"Machine: {machine()}  ",
         f"Command: `{cmd.strip()}`  ",
-        "Format: nginx extended (combined + request time, host, app version, session cookie); sessionlens detects it and "
+        "Format: nginx extended (combined + request time, host, app version, session cookie); sessionlens detects it and "  # noqa: E501
         "applies every enrichment (keyed hashes, cookie format, route, session-error rules).\n",
         "| contender | seconds | lines/s | peak RSS MB |", "|---|---:|---:|---:|", *rows, "",
     ])

@@ -34,7 +34,7 @@ from sessionlens.analysis.segments import SegmentSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 RS = ROOT.parent / "shared" / "data" / "real" / "riskloc_RS"
-PUBLISHED = {"RobustSpot": 0.422, "Adtributor": 0.274, "AutoRoot": 0.261, "Squeeze": 0.043, "HotSpot": 0.041, "RiskLoc": 0.025}
+PUBLISHED = {"RobustSpot": 0.422, "Adtributor": 0.274, "AutoRoot": 0.261, "Squeeze": 0.043, "HotSpot": 0.041, "RiskLoc": 0.025}  # noqa: E501
 
 
 def key(attributes: dict) -> str:
@@ -89,13 +89,13 @@ def main() -> None:
         f"\n### Segments: RiskLoc RS, {len(all_cases)} cases, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"Machine: {platform.machine()}, Python {platform.python_version()}  ",
         "Command: `python bench/segments_riskloc.py`  ",
-        f"sessionlens.analysis.localise.localize, the engine of analyze's segments, with the settings segments() gives it "
+        f"sessionlens.analysis.localise.localize, the engine of analyze's segments, with the settings segments() gives it "  # noqa: E501
         f"(SegmentSettings().localize: {settings}), {seconds:.1f}s for all cases; the anomalous minute is now, "
         "every earlier minute the history. An element is its sorted attr=value pairs "
-        "joined by '&'; a true positive only on an exact match; F1 pooled over all cases. Published numbers: the public "
+        "joined by '&'; a true positive only on an exact match; F1 pooled over all cases. Published numbers: the public "  # noqa: E501
         "implementations run with default parameters (issue 3).\n",
         "| method | F1 | source |", "|---|---:|---|",
-        f"| sessionlens localize | {f1:.3f} | this run (TP {tp}, FP {fp}, FN {fn}; {exact} of {len(all_cases)} cases exactly right) |",
+        f"| sessionlens localize | {f1:.3f} | this run (TP {tp}, FP {fp}, FN {fn}; {exact} of {len(all_cases)} cases exactly right) |",  # noqa: E501
         *[f"| {m} | {v:.3f} | published |" for m, v in PUBLISHED.items()],
     ]
     text = "\n".join(lines) + "\n"

@@ -1,3 +1,5 @@
+"""``python -m sessionlens``: the command line."""
+
 from .cli import main
 
 main()

@@ -2,23 +2,47 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from rich.console import Console
 
+from .analysis.headline import headline
 from .analysis.pipeline import analyze
+from .errors import InputError
 from .ingestion.engine import ingest
 from .report import write_report
 from .samples import INCIDENTS, generate
-from .analysis.headline import headline
+
+
+def check_out_dir(out: Path) -> None:
+    """Creates ``out`` if missing and proves it writable (a probe file), before any work.
+
+    Raises:
+        InputError: ``out`` is a file, or cannot be created or written (one line).
+    """
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out}: exists and is not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=out, prefix=".sessionlens-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InputError(f"--out {out}: cannot write there ({exc.strerror or type(exc).__name__})") from None
 
 
 def run_demo(out: Path, seed: int = 7, scale: float = 1.0, console: Console | None = None) -> dict[str, dict]:
     """Generates each sample incident under OUT/logs and ingests it into OUT/lakes.
 
     Returns, per incident, the ingest summary (as a dict) and its ground truth.
+
+    Raises:
+        InputError: ``out`` cannot be written (checked before anything is generated).
     """
+    check_out_dir(out)
     console = console or Console()
     results: dict[str, dict] = {}
     for name in INCIDENTS:
@@ -42,7 +66,8 @@ def run_demo(out: Path, seed: int = 7, scale: float = 1.0, console: Console | No
         results[name]["analysis"] = analysis.to_json()
         for r in analysis.spikes:
             console.print(f"[bold]{name}[/bold]: {headline(r)}", highlight=False)
-        for a in analysis.anomalies:
+        for anomaly in analysis.anomalies:
+            a = anomaly.to_json()
             console.print(f"[bold]{name}[/bold]: {a['kind']} at {a['start']}"
                           + (f", most likely {a['explained_by']}" if a.get("explained_by") else ""), highlight=False)
         if name == "archive":

@@ -1,3 +1,5 @@
+# Longer than 300 lines: the entry point of the scheduled job, with its webhook (one total deadline,
+# retries, Retry-After), which no other command posts.
 """`sessionlens nightly`: the scheduled job.
 
 Ingests what is new in an inbox (log and marker files; files already in the
@@ -23,7 +25,6 @@ Data safety:
 from __future__ import annotations
 
 import email.utils
-import fcntl
 import json
 import math
 import os
@@ -36,16 +37,18 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from html import escape
 from pathlib import Path
 
-from .analysis.pipeline import Analysis, analyze, parse_when
-from .changes.store import iso
-from .errors import InputError, LakeLockedError
-from .ingestion.engine import IngestSummary, ingest
-from .report import write_report
 from .analysis.headline import headline
+from .analysis.pipeline import Analysis, analyze, parse_when
+from .changes.model import iso
+from .errors import InputError
+from .ingestion.engine import IngestSummary, ingest
+from .lake.lock import FileLock
 from .lake.span import bulk_span
+from .lake.store import Lake
+from .report import write_report
+from .report.nightly_index import render_index
 
 DAY = timedelta(hours=24)
 REGISTRY = "nights.json"
@@ -73,7 +76,7 @@ class NightlyResult:
         """What the run prints on standard output: one line per finding, or the verdict."""
         if not self.new_data:
             return [self.note or "no new data"]
-        if self.cannot_judge:
+        if self.analysis is not None and self.cannot_judge:
             return self.findings + [f"{self.analysis.verdict}: {self.analysis.verdict_detail()}"]
         return self.findings or ["nothing unusual"]
 
@@ -98,10 +101,12 @@ def _findings(analysis: Analysis, since: datetime) -> tuple[list[str], int, int]
             spikes += 1
             lines.append(f"spike {iso(r.spike.onset)} {headline(r)}")
     for a in analysis.anomalies:
-        if (a.get("end") or a["start"]) >= iso(since):
+        if iso(a.end or a.start) >= iso(since):
             anomalies += 1
-            size = " ".join(f"{k}={a[k]}" for k in ("sessions", "users", "clients", "max_cycles") if a.get(k) is not None)
-            lines.append(f"anomaly {a['kind']} {a['start']} {size} explained_by={a.get('explained_by')}")
+            counts = a.to_json()  # the counts its kind has, named as the JSON names them
+            size = " ".join(f"{k}={counts[k]}" for k in ("sessions", "users", "clients", "max_cycles")
+                            if counts.get(k) is not None)
+            lines.append(f"anomaly {a.kind} {iso(a.start)} {size} explained_by={a.explained_by}")
     return lines, spikes, anomalies
 
 
@@ -173,7 +178,8 @@ def post_webhook(url: str, text: str, timeout: float = WEBHOOK_TIMEOUT, attempts
         if remaining <= 0:
             return f"webhook failed after {_plural(attempt - 1)}: {error}; the {timeout:g}s deadline passed"
         box: dict = {}
-        worker = threading.Thread(target=_send, args=(url, body, remaining, box), name="sessionlens-webhook", daemon=True)
+        worker = threading.Thread(target=_send, args=(url, body, remaining, box), name="sessionlens-webhook",
+                                  daemon=True)
         worker.start()
         worker.join(remaining)
         if worker.is_alive():
@@ -223,32 +229,16 @@ def _check_dir(path: Path, what: str) -> None:
         raise InputError(f"{what} {path}: cannot write there ({exc.strerror or type(exc).__name__})") from None
 
 
-def _last_data_at(lake: Path) -> str | None:
+def _last_data_at(lake: Lake) -> str | None:
     """When rows were last stored in the lake (the newest ingest that stored any)."""
-    from .lake.store import Lake
-
-    times = [s.ingested_at for s in Lake(lake).read_manifest().segments if s.stored and s.ingested_at]
+    times = [s.ingested_at for s in lake.read_manifest().segments if s.stored and s.ingested_at]
     return max(times) if times else None
 
 
-def _quiet(night: dict) -> str:
-    """A night without findings: "nothing unusual" only when the night could be judged."""
-    verdict = night.get("verdict", "normal")
-    return "nothing unusual" if verdict in ("normal", "spike") else f"cannot judge ({escape(verdict)})"
-
-
-def _index(out: Path, nights: dict, note: str | None = None) -> str:
-    rows = "".join(
-        f"<tr><td><a href=\"{escape(n['report'])}\">{escape(day)}</a></td><td>{n['spikes']}</td><td>{n['anomalies']}</td>"
-        f"<td>{'<br>'.join(escape(f) for f in n['findings']) or _quiet(n)}</td></tr>"
-        for day, n in sorted(nights.items(), reverse=True))
-    banner = f"<p class=note>{escape(note)}</p>" if note else ""
-    return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width, initial-scale=1\">"
-            "<title>sessionlens nightly</title><style>body{font:15px system-ui,sans-serif;margin:16px}"
-            "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:6px;text-align:left;vertical-align:top}"
-            ".note{background:#fff8e1;border-left:5px solid #f1c40f;padding:8px 14px}"
-            f"</style></head><body><h1>sessionlens nightly</h1>{banner}<p><a href=\"latest.html\">latest report</a></p>"
-            f"<table><tr><th>night</th><th>spikes</th><th>anomalies</th><th>findings</th></tr>{rows}</table></body></html>")
+def _read_nights(out: Path) -> dict:
+    """The registry of nights reported so far (empty before the first)."""
+    registry = out / REGISTRY
+    return json.loads(registry.read_text()) if registry.exists() else {}
 
 
 def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str | None = None,
@@ -258,7 +248,7 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
     Raises InputError before anything is ingested when the inbox, ``out``,
     the lake path or the webhook URL cannot be used.
     """
-    inbox, out, lake = Path(inbox), Path(out), Path(lake)
+    inbox, out, lake_dir = Path(inbox), Path(out), Path(lake)
     if not inbox.is_dir():
         raise InputError(f"{inbox}: the inbox is not a directory")
     if webhook:
@@ -267,64 +257,56 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
         raise InputError("--webhook-timeout must be more than 0 seconds")
     until_t = parse_when(until) if until else None
     box = inbox.resolve()
-    for path, what in ((out, "--out"), (lake, "--lake")):
+    for path, what in ((out, "--out"), (lake_dir, "--lake")):
         if path.resolve() == box:
             raise InputError(f"{what} {path}: must not be the inbox itself")
     _check_dir(out, "--out")
-    _check_dir(lake, "--lake")
+    _check_dir(lake_dir, "--lake")
+    lock = FileLock(out / ".nightly.lock", f"{out}: another nightly run is in progress")
     try:
-        lock = open(out / ".nightly.lock", "a+")
+        lock.acquire()
     except OSError as exc:
         raise InputError(f"--out {out}: cannot write there ({exc.strerror or type(exc).__name__})") from None
     try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise LakeLockedError(f"{out}: another nightly run is in progress") from None
-    try:
+        lake_obj = Lake(lake_dir)  # the run's one lake: its engine (one connection) serves every query below
         # The lake's and the reports' own files are never input, even inside the inbox.
-        summary = ingest(lake, [str(inbox)], progress=progress, exclude=[out])  # the lake is always left out
+        summary = ingest(lake_dir, [str(inbox)], progress=progress, exclude=[out])  # the lake is always left out
         if summary.stored == 0:
-            return _no_new_data(summary, lake, out)
-        from .lake.store import Lake
-
-        con = Lake(lake).connect()
+            return _no_new_data(summary, lake_obj, out)
+        engine = lake_obj.engine()
         # The end of the bulk of the data: one line dated ahead must not move the night.
-        spans = [bulk_span(con, t).end for t in ("requests", "events")]
+        spans = [bulk_span(engine, t).end for t in ("requests", "events")]
         newest = max((t for t in spans if t is not None), default=None)
         end = until_t or (newest + timedelta(seconds=1) if newest else datetime.now(timezone.utc))
         since = end - DAY
-        analysis = analyze(lake, since, end)  # the night; its baseline comes from the history before it
+        # the night; its baseline comes from the history before it
+        analysis = analyze(lake_dir, since, end, engine=engine)
         findings, spikes, anomalies = _findings(analysis, since)
         night = f"{(end - timedelta(seconds=1)):%Y-%m-%d}"
         report = out / f"{night}.html"
-        tmp = write_report(lake, out / f".{night}.html.tmp.html", "html", analysis=analysis)
+        tmp = write_report(lake_dir, out / f".{night}.html.tmp.html", "html", analysis=analysis, engine=engine)
         os.replace(tmp, report)
         shutil.copyfile(report, out / ".latest.tmp")
         os.replace(out / ".latest.tmp", out / "latest.html")
-        registry = out / REGISTRY
-        nights = json.loads(registry.read_text()) if registry.exists() else {}
+        nights = _read_nights(out)
         nights[night] = {"report": report.name, "spikes": spikes, "anomalies": anomalies, "findings": findings,
                          "verdict": analysis.verdict}
-        _atomic_write(registry, json.dumps(nights, indent=1))
-        _atomic_write(out / "index.html", _index(out, nights))
+        _atomic_write(out / REGISTRY, json.dumps(nights, indent=1))
+        _atomic_write(out / "index.html", render_index(nights))
         result = NightlyResult(summary, analysis, report, findings, spikes, anomalies)
         if webhook:
             text = f"sessionlens nightly {night}: " + "; ".join(result.lines())
             result.webhook_error = post_webhook(webhook, _slack_escape(text), timeout=webhook_timeout)
         return result
     finally:
-        fcntl.flock(lock, fcntl.LOCK_UN)
-        lock.close()
+        lock.release()
 
 
-def _no_new_data(summary: IngestSummary, lake: Path, out: Path) -> NightlyResult:
+def _no_new_data(summary: IngestSummary, lake: Lake, out: Path) -> NightlyResult:
     """Nothing new was stored: say so; neither re-analyse nor re-announce earlier findings."""
     last = _last_data_at(lake)
     note = f"no new data since {last}" if last else "no new data: nothing has been stored in the lake yet"
-    registry = out / REGISTRY
-    nights = json.loads(registry.read_text()) if registry.exists() else {}
-    _atomic_write(out / "index.html", _index(out, nights, f"Run at {iso(datetime.now(timezone.utc))}: {note}. "
-                                                          "The nights below were reported before."))
+    banner = f"Run at {iso(datetime.now(timezone.utc))}: {note}. The nights below were reported before."
+    _atomic_write(out / "index.html", render_index(_read_nights(out), banner))
     latest = out / "latest.html"
     return NightlyResult(summary, None, latest if latest.exists() else None, new_data=False, note=note)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 from pathlib import Path
+
+from .sqltext import literal
 
 KEY_FILE = "_key"
 HASH_HEX_CHARS = 16  # 64 bits: collisions are negligible at a lake's scale
@@ -32,8 +35,45 @@ COOKIE_FORMATS: list[tuple[str, str]] = [
     ("php", r"[a-z0-9,-]{26,40}"),
 ]
 
-# Default session cookie names: ends in session/sess/sid, or PHPSESSID.
-DEFAULT_SESSION_COOKIE_RE = r"(?i)^(.*(session|sess|sid)|phpsessid)$"
+# Default session cookie names, defined here once: a name ending in one of
+# these (in any case), or one of the whole names.
+SESSION_COOKIE_ENDINGS = ("session", "sess", "sid")
+SESSION_COOKIE_NAMES = ("PHPSESSID",)
+# A whole cookie name (Python re and RE2): r"(?i)^(.*(session|sess|sid)|phpsessid)$".
+DEFAULT_SESSION_COOKIE_RE = (
+    rf"(?i)^(.*({'|'.join(SESSION_COOKIE_ENDINGS)})|{'|'.join(n.lower() for n in SESSION_COOKIE_NAMES)})$"
+)
+
+
+def _any_case(word: str) -> str:
+    """RE2 for a word in any case, for a pattern that is case-sensitive elsewhere: sid -> [Ss][Ii][Dd]."""
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+# The default names inside a Cookie header (RE2): the name's characters stop
+# at "=" and ";", and the case-insensitive part is the ending only.
+DEFAULT_SESSION_COOKIE_IN_HEADER_RE = (
+    rf"[A-Za-z0-9_.-]*(?:{'|'.join(map(_any_case, SESSION_COOKIE_ENDINGS))})"
+    rf"|{'|'.join(map(re.escape, SESSION_COOKIE_NAMES))}"
+)
+
+
+def session_cookie_name_re(name: str | None = None) -> str:
+    """A full-match pattern (Python re and RE2) for the session cookie's name.
+
+    Args:
+        name: the cookie's name, matched in any case; None: the default names.
+    """
+    return f"(?i)^{re.escape(name)}$" if name else DEFAULT_SESSION_COOKIE_RE
+
+
+def session_cookie_header_re(name: str | None = None) -> str:
+    """RE2 whose group 1 is the session cookie's value in a Cookie header.
+
+    Args:
+        name: the cookie's name (exactly); None: the default names.
+    """
+    return rf"(?:^|;\s*)(?:{re.escape(name) if name else DEFAULT_SESSION_COOKIE_IN_HEADER_RE})=([^;\s]*)"
 
 # What a redacted excerpt hides. Order matters: cookies before tokens.
 _REDACTIONS: list[tuple[str, str]] = [
@@ -102,22 +142,20 @@ def hash_sql(expr: str, namespace: str) -> str:
     assert namespace in NAMESPACES
     return (
         f"CASE WHEN nullif(nullif({expr}, ''), '-') IS NULL THEN NULL "
-        f"ELSE left(sha256(getvariable('sl_key') || '{namespace}:' || {expr}), {HASH_HEX_CHARS}) END"
+        f"ELSE left(sha256(getvariable('sl_key') || {literal(namespace + ':')} || {expr}), {HASH_HEX_CHARS}) END"
     )
 
 
 def cookie_format_sql(expr: str) -> str:
     """SQL CASE that names a cookie value's format from its shape."""
     arms = " ".join(
-        f"WHEN regexp_full_match({expr}, '{pattern}') THEN '{name}'" for name, pattern in COOKIE_FORMATS
+        f"WHEN regexp_full_match({expr}, {literal(pattern)}) THEN {literal(name)}" for name, pattern in COOKIE_FORMATS
     )
     return f"CASE WHEN nullif(nullif({expr}, ''), '-') IS NULL THEN 'none' {arms} ELSE 'opaque' END"
 
 
 def cookie_format(value: str | None) -> str:
     """Python twin of :func:`cookie_format_sql`."""
-    import re
-
     if value is None or value in ("", "-"):
         return "none"
     for name, pattern in COOKIE_FORMATS:
@@ -160,38 +198,32 @@ def scrub_url_sql(expr: str) -> str:
     """
     out = expr
     for pattern, repl in URL_SCRUBS:
-        out = f"regexp_replace({out}, '{_sql_str(pattern)}', '{_sql_str(repl)}', 'g')"
+        out = f"regexp_replace({out}, {literal(pattern)}, {literal(repl)}, 'g')"
     # Per segment (RE2 has no lookahead): after a secret-bearing word, a
     # segment of 16+ characters, or of 6+ mixing letters and digits, is a
     # token; anywhere, a 24+ character segment mixing upper and lower case
     # and digits is one too (slugs are lower case, ids are numbers).
     segments = f"string_split({out}, '/')"
     mixed = "(regexp_matches(x, '[A-Za-z]') AND regexp_matches(x, '[0-9]'))"
-    after = f"regexp_full_match(lower(coalesce(s[i - 1], '')), '{SECRET_AFTER}')"
+    after = f"regexp_full_match(lower(coalesce(s[i - 1], '')), {literal(SECRET_AFTER)})"
     token = (f"lambda x, i: CASE WHEN {after} AND (length(x) >= 16 OR (length(x) >= 6 AND {mixed})) THEN ':secret' "
              "WHEN length(x) >= 24 AND regexp_full_match(x, '[A-Za-z0-9_~+=.-]+') AND regexp_matches(x, '[a-z]') "
              "AND regexp_matches(x, '[A-Z]') AND regexp_matches(x, '[0-9]') THEN ':secret' ELSE x END")
     out = f"(SELECT array_to_string(list_transform(s, {token}), '/') FROM (SELECT {segments} AS s))"
-    return f"CASE WHEN regexp_matches({expr}, '{_sql_str(_SCRUB_TRIGGER)}') THEN {out} ELSE {expr} END"
+    return f"CASE WHEN regexp_matches({expr}, {literal(_SCRUB_TRIGGER)}) THEN {out} ELSE {expr} END"
 
 
 def redact_sql(expr: str) -> str:
     """SQL that turns a raw line into a short excerpt with secrets removed."""
     out = expr
     for pattern, repl in _REDACTIONS:
-        out = f"regexp_replace({out}, '{_sql_str(pattern)}', '{_sql_str(repl)}', 'g')"
+        out = f"regexp_replace({out}, {literal(pattern)}, {literal(repl)}, 'g')"
     return f"left({out}, {EXCERPT_CHARS})"
 
 
 def redact(text: str) -> str:
     """Python twin of :func:`redact_sql`, for messages built outside SQL."""
-    import re
-
     out = text
     for pattern, repl in _REDACTIONS:
         out = re.sub(pattern, repl.replace("\\1", r"\1"), out)
     return out[:EXCERPT_CHARS]
-
-
-def _sql_str(text: str) -> str:
-    return text.replace("'", "''")

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import InputError
 
@@ -75,8 +76,6 @@ def zone(name: str | tzinfo | None) -> tzinfo:
     if m:
         sign = 1 if m.group(1) == "+" else -1
         return timezone(sign * timedelta(hours=int(m.group(2)), minutes=int(m.group(3))))
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     try:
         if not text or text.startswith(("/", ".")) or ".." in text:
             raise ValueError(text)

@@ -11,7 +11,7 @@ from sessionlens.analysis.pipeline import analyze
 from sessionlens.analysis.anomalies.base import nearest_cause
 from sessionlens.analysis.anomalies.invalidation import Burst, find_bursts, is_routine
 from sessionlens.analysis.anomalies.loops import LogoutLoop, LoopSettings
-from sessionlens.changes.store import Change, import_markers
+from sessionlens.changes import Change, import_markers
 from sessionlens.samples import generate
 from sessionlens.samples.core import BROWSERS, nginx_edge_line, write_jsonl
 from sessionlens.samples.traps import START, simulate
@@ -139,8 +139,9 @@ def _loops(tmp_path, lines, settings=None):
     (tmp_path / "logs").mkdir()
     (tmp_path / "logs" / "access.log").write_text("".join(sorted(lines, key=lambda x: x[x.index("["):])))
     ingest(tmp_path / "lake", [str(tmp_path / "logs")])
-    return LogoutLoop(settings).detect(Lake(tmp_path / "lake").connect(), T0 - timedelta(hours=1),
-                                       T0 + timedelta(hours=3), [])
+    found = LogoutLoop(settings).detect(Lake(tmp_path / "lake").engine(), T0 - timedelta(hours=1),
+                                        T0 + timedelta(hours=3), [])
+    return [a.to_json() for a in found]  # as the contract writes them
 
 
 def test_logout_loop_sizes_are_per_period(tmp_path):

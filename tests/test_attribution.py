@@ -12,8 +12,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sessionlens.analysis.pipeline import analyze
-from sessionlens.analysis.attribute import AttributeSettings, delay_of, parse_duration, percent_of, rank, rollouts
-from sessionlens.changes.store import Change, all_changes
+from sessionlens.analysis.attribute import AttributeSettings, rank
+from sessionlens.analysis.scope import delay_of, parse_duration, percent_of, rollouts
+from sessionlens.changes import Change, all_changes
 from sessionlens.analysis.spikes import Spike
 from sessionlens.lake.store import Lake
 from sessionlens.samples.traps import _at
@@ -154,10 +155,11 @@ def _spike(onset: datetime, end: datetime) -> Spike:
 @pytest.mark.parametrize("onset_minute, responses", [(0, {"flag-sso-50", "flag-sso-100"}), (30, {"flag-sso-100"})])
 def test_percent_rollout_is_named_by_its_first_step(traps, onset_minute, responses):
     _, lake, _ = traps["percent_rollout"]
-    con = Lake(lake).connect()
-    changes = all_changes(Lake(lake), _at(1, 11), _at(1, 18), con=con)
+    engine = Lake(lake).engine()
+    changes = all_changes(Lake(lake), _at(1, 11), _at(1, 18), engine=engine)
     onset = _at(1, 14, onset_minute)
-    suspects, _, explained, _ = rank(con, _spike(onset, _at(1, 15, 40)), changes, 120)
+    ranking = rank(engine, _spike(onset, _at(1, 15, 40)), changes, 120)
+    suspects, explained = ranking.suspects, ranking.explained_by
     assert explained == "flag-sso-10"
     roles = {s.change.id: s.role for s in suspects}
     assert {cid for cid, r in roles.items() if r == "response" and cid.startswith("flag-sso-") and cid != "flag-sso-off"} == responses
@@ -169,9 +171,10 @@ def test_percent_rollout_is_named_by_its_first_step(traps, onset_minute, respons
 def test_rotation_without_its_grace_period_loses_to_nothing(traps):
     """Without the grace period the rotation is an hour before the onset: too far to explain it."""
     _, lake, _ = traps["secret_rotation_grace"]
-    con = Lake(lake).connect()
-    changes = all_changes(Lake(lake), _at(1, 11), _at(1, 18), con=con)
+    engine = Lake(lake).engine()
+    changes = all_changes(Lake(lake), _at(1, 11), _at(1, 18), engine=engine)
     bare = [Change(**{**c.__dict__, "scope": {}}) if c.id == "secret-rotation" else c for c in changes]
-    suspects, _, explained, _ = rank(con, _spike(_at(1, 14), _at(1, 15)), bare, 120)
+    ranking = rank(engine, _spike(_at(1, 14), _at(1, 15)), bare, 120)
+    suspects, explained = ranking.suspects, ranking.explained_by
     assert explained is None
     assert next(s for s in suspects if s.change.id == "secret-rotation").score < 0.3

@@ -9,7 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from sessionlens import Lake, ingest
-from sessionlens.changes.store import Change, all_changes, detect_marker_format, import_markers, read_markers, written_changes
+from sessionlens.changes.infer import all_changes
+from sessionlens.changes.markers import detect_marker_format, read_markers
+from sessionlens.changes.model import Change
+from sessionlens.changes.store import import_markers, written_changes
 from sessionlens.cli import cli
 from sessionlens.errors import InputError
 from sessionlens.samples import generate
@@ -62,10 +65,11 @@ def test_import_is_idempotent_and_reports_bad_records(tmp_path):
                  '{"id": "d2", "at": "yesterday", "kind": "deploy"}\n'
                  '{"id": "d3", "at": "2023-09-19T16:10:00Z", "kind": "teleport"}\n')
     first = import_markers(tmp_path / "lake", [str(f)])
-    assert first["added"] == 1 and len(first["rejected"]) == 2
-    assert "line 2" in first["rejected"][0] and "teleport" in first["rejected"][1]
+    assert first.added == 1 and len(first.rejected) == 2
+    assert "line 2" in first.rejected[0] and "teleport" in first.rejected[1]
+    assert first.to_json() == {"read": 3, "added": 1, "skipped_existing": [], "rejected": first.rejected}
     again = import_markers(tmp_path / "lake", [str(f)])
-    assert again["added"] == 0 and again["skipped_existing"] == ["d1"]
+    assert again.added == 0 and again.skipped_existing == ["d1"]
     assert [c.id for c in written_changes(Lake(tmp_path / "lake"))] == ["d1"]
 
 

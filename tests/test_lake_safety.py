@@ -181,14 +181,15 @@ ingest(sys.argv[1], [sys.argv[2]])
 """
 KILL_WHILE_LINKING = """
 import os, signal, sys
-from sessionlens import ingest, lake
-real, calls = lake._link, []
+from sessionlens import ingest
+from sessionlens.lake import files
+real, calls = files.link, []
 def link(src, dest):
     calls.append(dest)
     if len(calls) == 2:
         os.kill(os.getpid(), signal.SIGKILL)
     real(src, dest)
-lake._link = link
+files.link = link
 ingest(sys.argv[1], [sys.argv[2]])
 """
 

@@ -210,7 +210,7 @@ def test_random_markers_through_every_command(spec, nightly):
         lines = nginx_log(inbox / "b-access.log")
 
         imported = import_markers(base / "imported", [str(inbox / "a-markers.json")])
-        assert imported["read"] == expected == imported["added"] + len(imported["skipped_existing"]) + len(imported["rejected"])
+        assert imported.read == expected == imported.added + len(imported.skipped_existing) + len(imported.rejected)
 
         if nightly:
             result = run_nightly(inbox, base / "lake", base / "out")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from sessionlens import Lake, ingest
+from sessionlens.sqltext import literal
 
 from .conftest import REAL, needs_shared
 
@@ -69,7 +70,7 @@ def test_formats_detected(real, name, fmt):
 def test_apache_fields_and_times(real):
     _, by_name, lake = real
     src = str(REAL / "request_log_analyzer_fixtures" / "apache_combined.log")
-    got = _q(lake, f"SELECT ts, method, path, status, bytes, user_agent FROM requests WHERE source_file = '{src}' "
+    got = _q(lake, f"SELECT ts, method, path, status, bytes, user_agent FROM requests WHERE source_file = {literal(src)} "
                    "ORDER BY ts LIMIT 1")[0]
     # 02/Sep/2009:03:33:46 +0200 is 01:33:46 UTC
     assert got[0] == datetime(2009, 9, 2, 1, 33, 46, tzinfo=timezone.utc)
@@ -92,7 +93,7 @@ def test_cloudflare_fields(real):
 def test_rails_2_request_joined(real):
     _, _, lake = real
     src = str(REAL / "request_log_analyzer_fixtures" / "rails_22.log")
-    row = _q(lake, f"SELECT controller, method, status, latency_ms, path FROM requests WHERE source_file = '{src}' "
+    row = _q(lake, f"SELECT controller, method, status, latency_ms, path FROM requests WHERE source_file = {literal(src)} "
                    "ORDER BY ts LIMIT 1")
     assert row == [("PageController#demo", "GET", 200, 614.0, "/demo")]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 
 import pytest
 from click.testing import CliRunner
@@ -31,8 +32,10 @@ def lake(tmp_path_factory):
                  f'"javascript:alert(1)" "{EVIL.replace(chr(34), "")}" 0.01 web01 v1.40.2 "-" "on" "-" "-" '
                  '"/users/login?reason=expired"\n')
         # hostile text in the path and the user agent, as a log line brings it
-        fh.write(f'203.0.113.67 - - [19/Sep/2023:16:21:00 +0000] "GET /works/{SCRIPT}{LINK}{IMG.replace(" ", "")} HTTP/1.1" '
-                 f'302 0 "-" "{SCRIPT} {IMG} {LINK}" 0.01 web01 v1.40.2 "-" "on" "-" "-" "/users/login?reason=expired"\n')
+        fh.write(f'203.0.113.67 - - [19/Sep/2023:16:21:00 +0000] '
+                 f'"GET /works/{SCRIPT}{LINK}{IMG.replace(" ", "")} HTTP/1.1" '
+                 f'302 0 "-" "{SCRIPT} {IMG} {LINK}" 0.01 web01 v1.40.2 "-" "on" "-" "-" '
+                 '"/users/login?reason=expired"\n')
     ingest(base / "lake", [str(base / "inc" / "logs")])
     markers = [str(p) for p in sorted((base / "inc" / "markers").iterdir())]
     evil_marker = base / "evil.jsonl"
@@ -54,11 +57,32 @@ def test_html_is_self_contained_and_escapes_log_text(lake, tmp_path):
     # offline: no script or stylesheet from anywhere else
     assert not re.search(r'<script[^>]+src=|<link[^>]+href=|https?://cdn', html, re.I)
     # the hostile label is shown as text, never as markup
-    assert EVIL not in html and "&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;" in html
+    assert EVIL not in html and "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;" in html  # Jinja2's autoescape
     assert 'href="javascript:' not in html
     # only our own two script elements exist
     assert len(re.findall(r"<script>", html)) == 2
     assert html.count("vegaEmbed('#chart-") >= 2
+
+
+def test_html_keeps_a_script_breaking_change_as_text(lake):
+    """A change id and label that try to end the script element (the chart specs carry the id) stay text."""
+    from sessionlens import Lake
+    from sessionlens.analysis.pipeline import analyze
+    from sessionlens.lake.engine import DuckDBEngine
+    from sessionlens.report.html import render_html
+
+    breaker = f"</script><script>alert(1)</script>{IMG}"
+    analysis = analyze(lake / "lake")
+    change = analysis.spikes[0].suspects[0].change
+    change.id, change.label = breaker, f"label {breaker}"
+    html = render_html(DuckDBEngine(Lake(lake / "lake").connect()), analysis)
+    markup = re.sub(r"<script>.*?</script>", "", html, flags=re.S)
+    assert breaker not in html and not re.search(r"<img\b", markup)
+    assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    # in the charts' JSON, < and > are escaped: the payload cannot close the script element
+    embeds = html.rsplit("<script>", 1)[1]
+    assert "\\u003c/script\\u003e\\u003cscript\\u003ealert(1)" in embeds
+    assert len(re.findall(r"<script>", html)) == 2 and html.count("</script>") == 2
 
 
 def test_markdown_with_png_charts(lake, tmp_path):
@@ -87,7 +111,8 @@ def test_markdown_escapes_log_text(lake, tmp_path):
     # the hostile marker labels are shown, as text: HTML-escaped, link syntax backslash-escaped
     assert "&lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;" not in md  # quotes need no escaping in Markdown
     assert '&lt;script&gt;alert("owned")&lt;/script&gt; &lt;a href="javascript:alert(2)"&gt;x&lt;/a&gt;' in md
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x onerror=alert(1)&gt; \\[click\\](javascript:alert(1))" in md
+    assert ("&lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x onerror=alert(1)&gt; "
+            "\\[click\\](javascript:alert(1))") in md
     # our own images still are images
     assert re.search(r"^!\[timeline\]\([^)]+\.png\)$", md, re.M)
 
@@ -95,7 +120,9 @@ def test_markdown_escapes_log_text(lake, tmp_path):
 def test_markdown_escapes_every_log_derived_field(lake, tmp_path):
     """Paths, user agents and hosts reach the Markdown through evidence, notes and anomalies."""
     from sessionlens import Lake
+    from sessionlens.analysis.anomalies.result import SessionSharingAnomaly
     from sessionlens.analysis.pipeline import analyze
+    from sessionlens.lake.engine import DuckDBEngine
     from sessionlens.report.markdown import render_markdown
 
     analysis = analyze(lake / "lake")
@@ -106,9 +133,11 @@ def test_markdown_escapes_every_log_derived_field(lake, tmp_path):
     spike.suspects[0].evidence.append(f"errors concentrated where user_agent={hostile}")
     spike.suspects[0].change.label = hostile
     spike.suspects[0].change.id = hostile
-    analysis.anomalies.append({"kind": "session_sharing", "start": "2023-09-19T16:00:00Z", "end": "2023-09-19T17:00:00Z",
-                               "sessions": 1, "explained_by": hostile, "evidence": [f"host={hostile}", hostile]})
-    md = render_markdown(Lake(lake / "lake").connect(), analysis, tmp_path / "x.md")
+    analysis.anomalies.append(SessionSharingAnomaly(
+        start=datetime(2023, 9, 19, 16, tzinfo=timezone.utc), end=datetime(2023, 9, 19, 17, tzinfo=timezone.utc),
+        sessions=1, users=0, users_estimated=False, clients=0, explained_by=hostile,
+        evidence=[f"host={hostile}", hostile]))
+    md = render_markdown(DuckDBEngine(Lake(lake / "lake").connect()), analysis, tmp_path / "x.md")
     _assert_inert(md)
     assert "`code`" not in md and "*bold*" not in md
     # table rows keep their five columns: a pipe from a log is escaped

@@ -25,7 +25,8 @@ from .conftest import ROOT
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no chromium on this machine (apt-get install chromium)")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--virtual-time-budget=8000"]
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--virtual-time-budget=8000"]
 PAYLOADS = [
     "<script>document.title='XSS-script'</script>",
     "<img src=x onerror=\"document.title='XSS-img'\">",
@@ -35,7 +36,8 @@ PAYLOADS = [
 
 def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     profile = tmp_path / "chromium-profile"
-    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args],
+                          capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +48,8 @@ def report(tmp_path_factory) -> Path:
         for p in PAYLOADS:
             agent = p.replace('"', "'")
             fh.write(f'203.0.113.66 - - [19/Sep/2023:16:21:00 +0000] "GET /{p.replace(" ", "%20")} HTTP/1.1" 302 0 '
-                     f'"{p.replace(chr(34), chr(39))}" "{agent}" 0.01 web02 v1.40.2 "-" "on" "-" "-" "/users/login?reason=expired"\n')
+                     f'"{p.replace(chr(34), chr(39))}" "{agent}" 0.01 web02 v1.40.2 "-" "on" "-" "-" '
+                     '"/users/login?reason=expired"\n')
     marker = base / "hostile.jsonl"
     marker.write_text("".join(json.dumps({"id": f"hostile-{i}", "at": f"2023-09-19T16:{30 + i}:00Z", "kind": "config",
                                           "label": p}) + "\n" for i, p in enumerate(PAYLOADS)))

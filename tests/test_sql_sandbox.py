@@ -55,6 +55,16 @@ def _assert_one_line_failure(proc: Run, needle: str = "") -> str:
     return lines[0]
 
 
+def _assert_duckdb_failure(proc: Run, needle: str = "") -> str:
+    """A DuckDB error: DuckDB's whole message (hints, ``LINE 1:`` carets) after one ``Error:``, no traceback."""
+    assert proc.returncode == 1, proc.stdout
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert lines[0].startswith("Error: ") and sum(line.startswith("Error") for line in lines) == 1, proc.stderr
+    assert needle.lower() in lines[0].lower(), lines[0]
+    return "\n".join(lines)
+
+
 REFUSED = [
     ("SELECT * FROM read_csv('/etc/passwd')", "Permission Error"),
     ("SELECT * FROM read_text('{lake}/_key')", "Permission Error"),
@@ -120,9 +130,10 @@ def test_key_is_never_in_output(lake):
 
 
 def test_real_process_one_line_errors(lake, tmp_path):
-    for query in ("SELECT * FROM read_csv('/etc/passwd')", f"COPY (SELECT 1) TO '{tmp_path}/x.csv'",
-                  "SELECT count(*) FROM reqests"):
+    for query in ("SELECT * FROM read_csv('/etc/passwd')", f"COPY (SELECT 1) TO '{tmp_path}/x.csv'"):
         _assert_one_line_failure(_sql(lake, query, subprocess_=True))
+    message = _assert_duckdb_failure(_sql(lake, "SELECT count(*) FROM reqests", subprocess_=True), "Catalog Error")
+    assert 'Did you mean "requests"?' in message
     assert not (tmp_path / "x.csv").exists()
 
 
@@ -131,7 +142,7 @@ def test_readme_queries_still_work(lake):
                       "count(*) AS n FROM requests GROUP BY ALL ORDER BY errors DESC")
     assert proc.returncode == 0, proc.stderr
     assert "40" in proc.stdout and not proc.stderr
-    proc = _sql(lake, "--format", "csv", "SELECT * FROM rejects")
+    proc = _sql(lake, "--output", "csv", "SELECT * FROM rejects")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0].startswith("file_id,source_file,line_no")
     assert len(proc.stdout.splitlines()) == 2
@@ -151,26 +162,42 @@ def test_readme_queries_still_work(lake):
     "SELECT current_setting('enable_external_access') AS ext",
 ])
 def test_reading_queries_work(lake, query):
-    proc = _sql(lake, "--format", "json", query)
+    proc = _sql(lake, "--output", "json", query)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)
 
 
 def test_the_sandbox_is_locked(lake):
     rel = Lake(lake).sql("SELECT current_setting('enable_external_access'), current_setting('lock_configuration'), "
-                         "current_setting('autoinstall_known_extensions'), current_setting('autoload_known_extensions')")
+                         "current_setting('autoinstall_known_extensions'), "
+                         "current_setting('autoload_known_extensions')")
     assert rel.fetchall() == [(False, True, False, False)]
 
 
-def test_errors_keep_duckdb_hints_on_one_line(lake):
-    line = _assert_one_line_failure(_sql(lake, "SELECT count(*) FROM reqests"), "Catalog Error")
-    assert 'Did you mean "requests"?' in line and "LINE 1" not in line
-    line = _assert_one_line_failure(_sql(lake, "SELECT nope FROM requests"), "Binder Error")
-    assert "Candidate bindings" in line
-    _assert_one_line_failure(_sql(lake, "SELEC 1"), "Parser Error")
+def test_errors_keep_duckdb_hints_and_carets(lake):
+    message = _assert_duckdb_failure(_sql(lake, "SELECT count(*) FROM reqests"), "Catalog Error")
+    assert 'Did you mean "requests"?' in message
+    message = _assert_duckdb_failure(_sql(lake, "SELECT nope FROM requests"), "Binder Error")
+    assert "Candidate bindings" in message
+    message = _assert_duckdb_failure(_sql(lake, "SELEC 1"), "Parser Error")
+    assert "LINE 1: SELEC 1" in message and "^" in message.splitlines()[-1]
     # raised while rows are fetched, not when the query is bound
-    _assert_one_line_failure(_sql(lake, "SELECT route::INT FROM requests"), "Conversion Error")
+    message = _assert_duckdb_failure(_sql(lake, "SELECT route::INT FROM requests"), "Conversion Error")
+    assert "LINE 1: SELECT route::INT FROM requests" in message
     _assert_one_line_failure(_sql(lake, ""), "no SQL statement")
+
+
+def test_error_messages_are_redacted(lake):
+    secret = "Bearer eyJhbGciOiJIUzI1NiJ9abcdefghij"
+    message = _assert_duckdb_failure(_sql(lake, f"SELECT '{secret}'::INT FROM requests"), "Conversion Error")
+    assert "eyJhbGciOiJIUzI1NiJ9" not in message and "LINE 1:" in message
+
+
+def test_a_type_polars_cannot_hold_is_a_one_line_error(lake):
+    line = _assert_one_line_failure(_sql(lake, "SELECT max(ts) - min(ts) AS span FROM requests"), "cannot show")
+    assert "span (INTERVAL)" in line and "span::VARCHAR" in line
+    proc = _sql(lake, "--output", "csv", "SELECT (max(ts) - min(ts))::VARCHAR AS span FROM requests")
+    assert proc.returncode == 0 and proc.stdout.splitlines()[0] == "span", proc.stderr
 
 
 def test_unsafe_lifts_the_sandbox(lake, tmp_path):
@@ -183,7 +210,7 @@ def test_unsafe_lifts_the_sandbox(lake, tmp_path):
     assert len(warning) == 1 and warning[0].startswith("warning: --unsafe")
     proc = _sql(lake, "--unsafe", "SET threads = 1")  # no rows: prints nothing, succeeds
     assert proc.returncode == 0, proc.stderr
-    proc = _sql(lake, "--unsafe", "--format", "csv", f"SELECT count(*) AS n FROM read_csv('{out}')")
+    proc = _sql(lake, "--unsafe", "--output", "csv", f"SELECT count(*) AS n FROM read_csv('{out}')")
     assert proc.returncode == 0 and proc.stdout.splitlines() == ["n", "1"]
 
 

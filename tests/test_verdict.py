@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from sessionlens import Lake, analyze, ingest
-from sessionlens.changes.store import iso
+from sessionlens.changes.model import iso
 from sessionlens.cli import cli
 
 from .conftest import REAL, ROOT, needs_shared

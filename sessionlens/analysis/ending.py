@@ -27,14 +27,15 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Any, Iterable
 
 import polars as pl
 from scipy.stats import binomtest, poisson
 
-from ..lake import sql as queries
+from ..lake.engine import Engine
+from ..lake.sql import DIMENSIONS as GROUPABLE
 from .spikes import Spike
-from .text import duration, multiple, pct, times
+from .text import duration, join_words, multiple, names_something, pct, times
 
 DIMENSIONS = ("host", "app_version", "host_version", "cookie_format", "edge_worker")
 LABELS = {"cookie_format": "cookie format", "edge_worker": "edge worker verdict", "app_version": "version",
@@ -84,12 +85,12 @@ class Finding:
         return self.share * (math.log(m) if m != math.inf else 10.0)
 
 
-def still_abnormal(con, start: datetime, end: datetime, bucket_seconds: int, spikes: Iterable[Spike] = (),
+def still_abnormal(engine: Engine, start: datetime, end: datetime, bucket_seconds: int, spikes: Iterable[Spike] = (),
                    settings: EndingSettings = EndingSettings()) -> list[str]:
     """Sentences on what is still abnormal at the end of the window's data; empty when all is normal.
 
     Args:
-        con: a lake connection.
+        engine: the lake's query engine.
         start: the window's start.
         end: the window's end; the end of the data is the last request before it.
         bucket_seconds: the analysis's bucket (the tail is at least ``tail_buckets`` of them).
@@ -97,7 +98,7 @@ def still_abnormal(con, start: datetime, end: datetime, bucket_seconds: int, spi
             first onset bounds the period a segment's own rate comes from.
         settings: thresholds.
     """
-    last = queries.run(con, "ending_last_request", {"start": start, "end": end})["last_ts"][0]
+    last = engine.run("ending_last_request", {"start": start, "end": end})["last_ts"][0]
     if last is None:
         return []
     span = max(settings.tail, timedelta(seconds=bucket_seconds * settings.tail_buckets))
@@ -111,32 +112,33 @@ def still_abnormal(con, start: datetime, end: datetime, bucket_seconds: int, spi
     base_end = min(tail_start, onset) if onset else tail_start
     params = {"tail_start": tail_start, "tail_end": tail_end, "base_start": base_end - settings.baseline_span,
               "base_end": base_end, "slice_seconds": max(int(settings.slice.total_seconds()), bucket_seconds)}
-    frames = {dim: queries.run(con, "ending_segments", params, dimension=dim) for dim in DIMENSIONS}
+    frames = {dim: engine.run("ending_segments", params, dimension=dim) for dim in DIMENSIONS}
 
     sentences = []
     for spike in spikes:  # each spike still open at the end: the overall one, or one per segment
         if spike.end > tail_start:
-            sentence = _overall(con, spike, frames, params, period, settings)
+            sentence = _overall(engine, spike, frames, params, period, settings)
             if sentence and sentence not in sentences:
                 sentences.append(sentence)
     found = [f for dim in DIMENSIONS for f in _findings(dim, frames[dim], settings)]
     if found:
-        served = queries.run(con, "ending_host_versions", {"before_start": tail_start - settings.before_span,
-                                                          "tail_start": tail_start, "tail_end": tail_end})
+        served = engine.run("ending_host_versions", {"before_start": tail_start - settings.before_span,
+                                                     "tail_start": tail_start, "tail_end": tail_end})
         sentences += _words(found, served, period, settings)
     return sentences[:settings.max_sentences]
 
 
-def _overall(con, spike: Spike, frames: dict, params: dict, period: str, settings: EndingSettings) -> str | None:
+def _overall(engine: Engine, spike: Spike, frames: dict[str, pl.DataFrame], params: dict[str, Any], period: str,
+             settings: EndingSettings) -> str | None:
     """The open spike's rate (overall, or in its segment) at the end against its baseline."""
-    segment = getattr(spike, "segment", None)  # a spike confined to one segment, e.g. ("host", "web07")
+    segment = spike.segment  # a spike confined to one segment, e.g. ("host", "web07")
     if segment:
         dim, value = segment
         frame = frames.get(dim)
         if frame is None:
-            if dim not in queries.DIMENSIONS:
+            if dim not in GROUPABLE:
                 return None
-            frame = queries.run(con, "ending_segments", params, dimension=dim)
+            frame = engine.run("ending_segments", params, dimension=dim)
         rows = frame.filter((pl.col("value") == str(value)) & pl.col("slice").is_not_null())
         errors, requests = int(rows["errors"].sum()), int(rows["requests"].sum())
         where = f"the session-error rate on {LABELS.get(dim, dim)} {value}"
@@ -168,7 +170,8 @@ def _findings(dim: str, frame: pl.DataFrame, settings: EndingSettings) -> list[F
     total_e, total_n = int(tail["errors"].sum()), int(tail["requests"].sum())
     per_slice = tail.group_by("slice").agg(slice_e=pl.col("errors").sum(), slice_n=pl.col("requests").sum())
     compared = (tail.join(per_slice, on="slice")
-                .with_columns(rest_e=pl.col("slice_e") - pl.col("errors"), rest_n=pl.col("slice_n") - pl.col("requests"))
+                .with_columns(rest_e=pl.col("slice_e") - pl.col("errors"),
+                              rest_n=pl.col("slice_n") - pl.col("requests"))
                 .filter(pl.col("rest_n") > 0)  # a slice with no other traffic has nothing to compare with
                 .group_by("value")
                 .agg(e=pl.col("errors").sum(), n=pl.col("requests").sum(),
@@ -187,7 +190,7 @@ def _findings(dim: str, frame: pl.DataFrame, settings: EndingSettings) -> list[F
     out = []
     for row in compared.iter_rows(named=True):  # one row per value: a handful, never per log row
         value, e, n = row["value"], int(row["e"]), int(row["n"])
-        if value == "(none)" and dim != "cookie_format":
+        if not names_something(dim, value):
             continue  # no host, no version: nothing to name
         if n / total_n > settings.max_request_share:
             continue
@@ -231,7 +234,7 @@ def _words(found: list[Finding], served, period: str, settings: EndingSettings) 
             on = sorted(h for h, vs in by_host.items() if any(v == f.value and t for v, t, _ in vs))
             if on and set(on) <= hosts:
                 continue  # the host sentences already name it
-            where = f" (on {_names(on)})" if on else ""
+            where = f" (on {join_words(on, limit=3)})" if on else ""
             out.append(f"the session-error rate of version {f.value}{where} {versus('the other versions' + Q)}")
         elif f.dimension == "host_version":
             host, _, version = f.value.rpartition(" @ ")
@@ -256,13 +259,7 @@ def _host_sentence(host: str, by_host: dict, versus) -> str:
             # "still": other hosts served it before the end and have moved off it since
             before = any(v == version and b for h, vs in by_host.items() if h != host for v, _, b in vs)
             runs = "still runs" if before else "runs"
-            return (f"{host} {runs} {version} (the other hosts run {_names(theirs)}) and its session-error rate "
-                    f"{versus('theirs')}")
+            return (f"{host} {runs} {version} (the other hosts run {join_words(theirs, limit=3)}) "
+                    f"and its session-error rate {versus('theirs')}")
     return f"{host}'s session-error rate {versus('the other hosts' + Q)}"
 
-
-def _names(items: list[str], limit: int = 3) -> str:
-    items = list(items)
-    if len(items) > limit:
-        return ", ".join(items[:limit]) + f" and {len(items) - limit} more"
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -19,7 +19,8 @@ def headline(report, tz: str | None = None) -> str:
     rate = s.session_errors / s.requests if s.requests else s.peak_rate
     segment = getattr(s, "segment", None)  # a spike confined to one segment, e.g. ("host", "web07")
     where = f" on {segment[0]} {segment[1]}" if segment else ""
-    numbers = f"{pct(s.baseline_rate) if s.baseline_rate else 'none'} -> {pct(rate)} over the spike, peak {pct(s.peak_rate)}"
+    before = pct(s.baseline_rate) if s.baseline_rate else "none"
+    numbers = f"{before} -> {pct(rate)} over the spike, peak {pct(s.peak_rate)}"
     rose = f"rose {times(rate, s.baseline_rate)}" if s.baseline_rate > 0 else "appeared"
     return f"Session errors{where} {rose} from {fmt(s.onset, tz)} ({numbers}); {cause_text(report)}"
 

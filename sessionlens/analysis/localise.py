@@ -51,8 +51,8 @@ class Element:
 
 def anomalous_leaves(leaves: pl.DataFrame, settings: LocalizeSettings) -> pl.DataFrame:
     """The leaves with their expected failures now (``_exp``), excess and anomaly flag (``_anom``)."""
-    hist_n = leaves["hist_requests"].sum()
-    overall = leaves["hist_errors"].sum() / hist_n if hist_n else 0.0
+    hist_n = float(leaves["hist_requests"].sum())
+    overall = float(leaves["hist_errors"].sum()) / hist_n if hist_n else 0.0
     out = leaves.with_columns(
         _exp=pl.col("requests") * (pl.col("hist_errors") + settings.shrink * overall)
         / (pl.col("hist_requests") + settings.shrink))
@@ -75,7 +75,7 @@ def localize(leaves: pl.DataFrame, dims: list[str], settings: LocalizeSettings =
     if leaves.height == 0 or not dims:
         return []
     cur = anomalous_leaves(leaves.with_columns([pl.col(d).cast(pl.String) for d in dims]), settings)
-    total_excess = cur.filter(pl.col("_anom"))["_excess"].sum()
+    total_excess = float(cur.filter(pl.col("_anom"))["_excess"].sum())
     if not total_excess or total_excess <= 0:
         return []
     chosen: list[Element] = []

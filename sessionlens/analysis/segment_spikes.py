@@ -28,9 +28,10 @@ from datetime import datetime, timedelta
 import numpy as np
 import polars as pl
 
-from ..lake import sql as queries
+from ..lake.engine import Engine
 from .cusum import episodes, poisson_gain, threshold_for
-from .spikes import ONSET_BEFORE, DetectSettings, Fit, Spike, baseline, date_onset, episode_passes, onset_interval, settle_onset, trim
+from .onset import ONSET_BEFORE, date_onset, onset_interval, settle_onset, trim
+from .spikes import DetectSettings, Fit, Spike, baseline, episode_passes
 
 # Searched in this order; on a tie the first names the spike (a host says more than its version).
 SEARCHED_DIMENSIONS = ("host", "app_version", "cookie_format", "edge_worker", "cache_status", "vhost", "route")
@@ -42,11 +43,11 @@ CONFINED_MULTIPLE = 3.0  # an overall spike below this multiple of its baseline 
 CONFINED_SHARE = 0.7  # ... when one segment holds this share of its excess errors
 
 
-def segment_series(con, since: datetime, until: datetime, bucket_seconds: int) -> dict[str, pl.DataFrame]:
+def segment_series(engine: Engine, since: datetime, until: datetime, bucket_seconds: int) -> dict[str, pl.DataFrame]:
     """Per dimension, the rate series of its values (value, bucket, requests, errors), in one scan of the
     requests (``queries/rate_by_bucket_segments.sql``); dimensions with one value left out."""
-    frame = queries.run(con, "rate_by_bucket_segments", {"since": since, "until": until,
-                                                         "bucket_seconds": bucket_seconds, "max_values": MAX_VALUES})
+    frame = engine.run("rate_by_bucket_segments", {"since": since, "until": until,
+                                                   "bucket_seconds": bucket_seconds, "max_values": MAX_VALUES})
     out = {}
     for dim in SEARCHED_DIMENSIONS:
         part = frame.filter(pl.col("dimension") == dim).drop("dimension")
@@ -60,15 +61,17 @@ def count_series(frames: dict[str, pl.DataFrame]) -> int:
 
 
 def find_segment_spikes(frames: dict[str, pl.DataFrame], fit: Fit, overall: list[Spike], bucket_seconds: int,
-                        settings: DetectSettings = DetectSettings(), searched: int = 1) -> list[Spike]:
+                        settings: DetectSettings | None = None, searched: int = 1) -> list[Spike]:
     """Every spike, overall and confined to a segment, one per episode, oldest first.
 
     Args:
         frames: ``segment_series`` of the same period and bucket as ``fit``.
         fit: the overall series' fit (its expected rate per bucket).
         overall: the spikes found in the overall rate (each kept, or replaced by the segment it is confined to).
+        settings: thresholds (default ``DetectSettings()``).
         searched: every series searched in the analysis (the threshold's multiple-testing count).
     """
+    settings = settings or DetectSettings()
     times = fit.series["bucket"]
     base = np.maximum(fit.expected, 1e-9)
     h = threshold_for(len(times), searched, len(settings.cusum_ratios), settings.false_alarm)

@@ -34,9 +34,10 @@ from datetime import timedelta
 
 import polars as pl
 
-from ..lake import sql as queries
-from .spikes import Spike
+from ..lake.engine import Engine
 from .localise import LocalizeSettings, localize
+from .spikes import Spike
+from .text import names_something
 
 # on equal scores the earlier dimension is listed first: host_version names both a host and a version
 SEGMENT_DIMENSIONS = ("cookie_format", "host_version", "host", "app_version", "edge_worker", "cache_status",
@@ -78,10 +79,10 @@ class Segment:
         return self.error_share / max(self.request_share, 1e-9)
 
 
-def segments(con, spike: Spike, settings: SegmentSettings = SegmentSettings()) -> list[Segment]:
+def segments(engine: Engine, spike: Spike, settings: SegmentSettings = SegmentSettings()) -> list[Segment]:
     """Where the spike's errors sit far beyond their share of requests: single dimensions, then combinations."""
-    found = _single(con, spike, settings)
-    for seg in _combined(con, spike, settings):
+    found = _single(engine, spike, settings)
+    for seg in _combined(engine, spike, settings):
         # the same errors out of the same requests (a route family that is one route, a host that alone
         # runs a version) is the same part of the traffic, already listed
         if not any(math.isclose(seg.error_share, s.error_share, abs_tol=1e-9)
@@ -94,13 +95,13 @@ def _concentrated(es: float, rs: float, settings: SegmentSettings) -> bool:
     return es >= settings.min_error_share and es >= settings.min_lift * rs
 
 
-def _single(con, spike: Spike, settings: SegmentSettings) -> list[Segment]:
+def _single(engine: Engine, spike: Spike, settings: SegmentSettings) -> list[Segment]:
     found = []
     for dim in SEGMENT_DIMENSIONS:
-        frame = queries.run(con, "segment_shares", {"start": spike.onset, "end": spike.end}, dimension=dim)
+        frame = engine.run("segment_shares", {"start": spike.onset, "end": spike.end}, dimension=dim)
         for row in frame.head(20).iter_rows(named=True):
             es, rs = row["error_share"] or 0.0, row["request_share"] or 0.0
-            if row["value"] == "(none)" and dim != "cookie_format":
+            if not names_something(dim, row["value"]):
                 continue
             if _concentrated(es, rs, settings):
                 found.append(Segment(dim, row["value"], float(es), float(rs), float(row["rate"] or 0.0)))
@@ -109,13 +110,13 @@ def _single(con, spike: Spike, settings: SegmentSettings) -> list[Segment]:
     return found[:settings.max_single]
 
 
-def _combined(con, spike: Spike, settings: SegmentSettings) -> list[Segment]:
+def _combined(engine: Engine, spike: Spike, settings: SegmentSettings) -> list[Segment]:
     """The engine's elements over the leaves, as Segments."""
     length = spike.end - spike.onset
     history = min(max(length * settings.history_factor, settings.min_history), settings.max_history)
-    leaves = queries.run(con, "segment_leaves", {"hist_start": spike.onset - history, "start": spike.onset,
-                                                 "end": spike.end, "cap": settings.max_values})
-    errors, requests = leaves["errors"].sum(), leaves["requests"].sum()
+    leaves = engine.run("segment_leaves", {"hist_start": spike.onset - history, "start": spike.onset,
+                                           "end": spike.end, "cap": settings.max_values})
+    errors, requests = float(leaves["errors"].sum()), float(leaves["requests"].sum())
     if not errors or not requests:
         return []
     # a dimension with one value cannot tell one part of the traffic from another
@@ -123,10 +124,10 @@ def _combined(con, spike: Spike, settings: SegmentSettings) -> list[Segment]:
     out = []
     for element in localize(leaves, dims, settings.localize):
         attrs = [(d, element.attributes[d]) for d in dims if d in element.attributes]
-        if any(v == "(other)" or (v == "(none)" and d != "cookie_format") for d, v in attrs):
+        if any(v == "(other)" or not names_something(d, v) for d, v in attrs):
             continue  # a lump of leftover values, or traffic the logs say nothing about: nothing to name
         inside = leaves.filter(pl.all_horizontal([pl.col(d) == v for d, v in attrs]))
-        e, n = inside["errors"].sum(), inside["requests"].sum()
+        e, n = float(inside["errors"].sum()), float(inside["requests"].sum())
         es, rs = e / errors, n / requests
         if _concentrated(es, rs, settings):
             out.append(Segment("&".join(d for d, _ in attrs), "&".join(v for _, v in attrs), float(es), float(rs),

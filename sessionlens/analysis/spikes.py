@@ -1,40 +1,33 @@
 """Spikes in the session-error rate: when they began, how big, when they ended.
 
 The rate is errors over requests per bucket, never the count, so a traffic
-surge at the same rate is no spike. Each bucket is tested against a
-baseline that knows the hour of day once two days of history exist (what
-recurs every night at 03:00 is normal for 03:00); a bucket stands out when
-its errors are improbable under the baseline (Poisson upper tail) and the
-rate is clearly higher. The onset is the change point where the rate left
-its baseline, found by a Poisson likelihood scan.
+surge at the same rate is no spike. Each bucket is tested against a baseline
+that knows the hour of day once two days of history exist (what recurs every
+night at 03:00 is normal for 03:00); a bucket stands out when its errors are
+improbable under the baseline (Poisson upper tail) and the rate is clearly
+higher. The onset is where the rate left its baseline (:mod:`onset`).
 
-One bucket cannot show a small or slow rise, so evidence is also pooled
-over buckets by a Poisson CUSUM (:mod:`sessionlens.cusum`), whose onset is
-where the rise truly began. ``find_segment_spikes`` (in
-:mod:`sessionlens.segment_spikes`) runs the same search within each host,
-version, cookie format, edge verdict, cache status, vhost and route.
+One bucket cannot show a small or slow rise, so evidence is also pooled over
+buckets by a Poisson CUSUM (:mod:`cusum`), whose onset is where the rise truly
+began. ``find_segment_spikes`` (:mod:`segment_spikes`) runs the same search
+within each host, version, cookie format, edge verdict, cache status, vhost
+and route.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 import numpy as np
 import polars as pl
 from scipy.stats import poisson
 
-from .changepoint import change_points
-from .cusum import episodes, poisson_gain, threshold_for
+from .cusum import episodes, threshold_for
+from .onset import ONSET_BEFORE, date_onset, onset_index, onset_interval, settle_onset, trim
 
 NICE_BUCKETS = (60, 120, 300, 600, 900, 1800, 3600)
-ONSET_AFTER = 60  # date_onset looks at most this many buckets past the first raised one
-ONSET_BEFORE = 60  # the onset is searched from this many buckets before the first raised one
-ONSET_RISE = 0.25  # noise units: the least rise (and level above expectation) that dates an onset
-ONSET_SUPPORT = 3.0  # log-likelihood units: onsets this close to the best are as plausible
-STEP_GAIN = 7.0  # log-likelihood (about p < 1e-3) that keeps a lower step beside a run's core
-TRIM_POINTS = 600  # trim() works on at most this many blocks (its cost is quadratic)
 
 
 @dataclass(frozen=True)
@@ -172,86 +165,9 @@ def flag(series: pl.DataFrame, expected: np.ndarray, settings: DetectSettings) -
     mu = np.maximum(req * expected, 1e-9)
     p = poisson.sf(err - 1, mu)
     rate = err / np.maximum(req, 1)
-    flags = (p < settings.alpha) & (rate >= settings.min_ratio * np.maximum(expected, 1e-9)) & (err >= settings.min_errors)
+    flags = ((p < settings.alpha) & (rate >= settings.min_ratio * np.maximum(expected, 1e-9))
+             & (err >= settings.min_errors))
     return p, flags
-
-
-def onset_index(req: np.ndarray, err: np.ndarray, lo: int, hi: int) -> int:
-    """The split in [lo, hi) that best separates a low rate before from a high one after.
-
-    Maximises the Poisson log-likelihood of two rates (a single change point).
-    """
-    best, best_ll = hi - 1, -math.inf
-    cr, ce = np.cumsum(req[lo:hi]), np.cumsum(err[lo:hi])
-    total_r, total_e = cr[-1], ce[-1]
-
-    def ll(e: float, r: float) -> float:
-        return e * math.log(e / r) - e if e > 0 and r > 0 else 0.0
-
-    for i in range(1, hi - lo):
-        r1, e1 = cr[i - 1], ce[i - 1]
-        r2, e2 = total_r - r1, total_e - e1
-        if e2 / max(r2, 1) <= e1 / max(r1, 1):
-            continue  # the later segment must be the higher one
-        value = ll(e1, r1) + ll(e2, r2)
-        if value > best_ll:
-            best, best_ll = lo + i, value
-    return best
-
-
-def date_onset(err: np.ndarray, mu: np.ndarray, lo: int, first: int, last: int) -> int | None:
-    """Where the rate left its expectation, by the change points of the counts in ``[lo, last]``
-    (at most ``ONSET_AFTER`` buckets past ``first``).
-
-    The counts are variance-stabilised against their expectation (Anscombe:
-    ``2(sqrt(errors + 3/8) - sqrt(expected + 3/8))`` has unit noise whatever
-    the level), so ``changepoint.change_points`` runs with ``sigma=1`` and its
-    defaults: the function the TCPD benchmark measures. The onset is the
-    first change point after which the level rises by at least ``ONSET_RISE`` noise
-    unit (the rate above its expectation after it), no later than two buckets after ``first`` (the first raised bucket);
-    None when there is none (the rise began before ``lo``).
-    """
-    last = min(last, first + ONSET_AFTER)  # the rise, not the whole course of a long spike
-    z = 2 * (np.sqrt(err[lo:last + 1] + 0.375) - np.sqrt(mu[lo:last + 1] + 0.375))
-    cps = change_points(z, sigma=1.0)
-    bounds = [0, *cps, len(z)]
-    for i, c in enumerate(cps, 1):
-        if lo + c > first + 2:
-            break
-        after = z[c:bounds[i + 1]].mean()
-        if after - z[bounds[i - 1]:c].mean() >= ONSET_RISE and after >= ONSET_RISE:
-            return lo + c
-    return None
-
-
-def onset_interval(err: np.ndarray, mu: np.ndarray, lo: int, first: int, last: int) -> tuple[int, int, int]:
-    """(earliest, latest, most likely) bucket of the onset, given the counts: a likelihood interval.
-
-    For each candidate onset ``c`` in ``[lo, first]``, the log-likelihood
-    gain of "raised from ``c`` on" over "as expected"; onsets within
-    ``ONSET_SUPPORT`` of the best are as good as it. Small counts make the
-    interval wide (one stray error proves little), which attribution uses so
-    that a change made just after a blurred onset is still a candidate cause.
-    """
-    hi = min(last, first + ONSET_AFTER) + 1
-    cands = np.arange(lo, min(first + ONSET_AFTER // 4, hi - 1) + 1)
-    if len(cands) == 0:
-        return first, first, first
-    ce = np.cumsum(err[lo:hi][::-1])[::-1]  # errors from each bucket to hi
-    cm = np.cumsum(np.maximum(mu[lo:hi], 1e-12)[::-1])[::-1]
-    e, m = ce[cands - lo], cm[cands - lo]
-    gain = np.where(e > m, poisson_gain(e, m), 0.0)  # a rise only
-    ok = cands[gain >= gain.max() - ONSET_SUPPORT]
-    return int(ok.min()), int(ok.max()), int(cands[int(np.argmax(gain))])
-
-
-def settle_onset(dated: int | None, interval: tuple[int, int, int], first: int) -> tuple[int, int, int]:
-    """(onset, earliest, latest): the change-point date when the counts allow it, else the most likely one;
-    never after ``first``, the first raised bucket (the spike cannot start before its onset)."""
-    earliest, latest, best = interval
-    onset = dated if dated is not None and earliest <= dated <= latest else best
-    onset = min(onset, first)
-    return onset, min(earliest, onset), max(latest, onset)
 
 
 def pooled_flags(req: np.ndarray, err: np.ndarray, expected: np.ndarray, settings: DetectSettings,
@@ -269,42 +185,6 @@ def pooled_flags(req: np.ndarray, err: np.ndarray, expected: np.ndarray, setting
         if episode_passes(err[lo:hi].sum(), mu[lo:hi].sum(), settings):
             flags[lo:hi] = True
     return flags
-
-
-def trim(err: np.ndarray, mu: np.ndarray, lo: int, hi: int) -> tuple[int, int]:
-    """The core of a CUSUM run ``[lo, hi)``: where the excess over expectation rose and where it stopped.
-
-    A run at a low tuned ratio can start hours early and end late when the
-    baseline is a little off; the core is the stretch that maximises the
-    excess log-likelihood of one raised rate inside against the expectation
-    outside (a two-sided split by cumulative sums), widened by the lower
-    steps beside it that are raised in their own right.
-    """
-    if hi - lo <= 2:
-        return lo, hi
-    step = -(-(hi - lo) // TRIM_POINTS)  # long runs are cut at the resolution of TRIM_POINTS blocks
-    e = np.add.reduceat(err[lo:hi], np.arange(0, hi - lo, step))
-    m = np.maximum(np.add.reduceat(mu[lo:hi], np.arange(0, hi - lo, step)), 1e-12)
-    ce = np.concatenate([[0.0], np.cumsum(e)])
-    cm = np.concatenate([[0.0], np.cumsum(m)])
-    # for every [a, b): the Poisson log-likelihood gain of its own rate over the expected one
-    de = ce[None, :] - ce[:, None]
-    dm = cm[None, :] - cm[:, None]
-    gain = np.where((de > 0) & (dm > 0), poisson_gain(de, dm), -np.inf)
-    gain[np.tril_indices_from(gain)] = -np.inf
-    a, b = (int(x) for x in np.unravel_index(int(np.argmax(gain)), gain.shape))
-    # One raised rate favours the densest stretch; a lower step before or after it (a rollout's
-    # 10% step before its 50%) is kept when it is raised in its own right.
-    before = [(g, x) for x in range(a) if _raised(g := gain[x, a], de[x, a], dm[x, a])]
-    after = [(g, y) for y in range(b + 1, len(ce)) if _raised(g := gain[b, y], de[b, y], dm[b, y])]
-    a = max(before)[1] if before else a
-    b = max(after)[1] if after else b
-    return lo + a * step, min(hi, lo + b * step)
-
-
-def _raised(gain: float, errors: float, expected: float) -> bool:
-    """A stretch raised in its own right: ``STEP_GAIN`` of likelihood and twice the expected errors."""
-    return gain >= STEP_GAIN and errors >= 2 * expected
 
 
 def episode_passes(errors: float, expected: float, settings: DetectSettings, segment: bool = False) -> bool:
@@ -401,7 +281,8 @@ def spikes_from_flags(series: pl.DataFrame, flagged: np.ndarray, pooled: np.ndar
             end=times[last] + timedelta(seconds=bucket_seconds),
             onset=times[onset],
             peak_rate=float(rates.max()),
-            baseline_rate=float((expected[first:last + 1] * req[first:last + 1]).sum() / max(req[first:last + 1].sum(), 1)),
+            baseline_rate=float((expected[first:last + 1] * req[first:last + 1]).sum()
+                                / max(req[first:last + 1].sum(), 1)),
             session_errors=int(err[first:last + 1].sum()),
             requests=int(req[first:last + 1].sum()),
             onset_earliest=times[earliest] if earliest < onset else None,
@@ -412,7 +293,9 @@ def spikes_from_flags(series: pl.DataFrame, flagged: np.ndarray, pooled: np.ndar
 
 def _fill_gaps(series: pl.DataFrame, bucket_seconds: int) -> pl.DataFrame:
     """Buckets with no requests are rows of zeros, so positions are times."""
-    full = pl.DataFrame({"bucket": pl.datetime_range(series["bucket"].min(), series["bucket"].max(),
-                                                     interval=f"{bucket_seconds}s", eager=True,
-                                                     time_zone=series["bucket"].dtype.time_zone)})
+    buckets = series["bucket"]
+    zone_ = buckets.dtype.time_zone if isinstance(buckets.dtype, pl.Datetime) else None
+    first, last = cast(datetime, buckets.min()), cast(datetime, buckets.max())
+    full = pl.DataFrame({"bucket": pl.datetime_range(first, last, interval=f"{bucket_seconds}s", eager=True,
+                                                     time_zone=zone_)})
     return full.join(series, on="bucket", how="left").fill_null(0).sort("bucket")

@@ -1,8 +1,19 @@
-"""How numbers are written, one way everywhere: shares, p-values and multiples."""
+"""How numbers and lists are written, one way everywhere: shares, p-values, multiples, lists, sizes."""
 
 from __future__ import annotations
 
 import math
+from typing import Iterable
+
+from .anomalies.result import (
+    Anomaly,
+    CrossAccountEnrollmentAnomaly,
+    LogoutLoopAnomaly,
+    MassInvalidationAnomaly,
+    SessionSharingAnomaly,
+)
+
+NONE_VALUE = "(none)"  # the value the queries give traffic that carries no value of a dimension
 
 
 def pct(x: float) -> str:
@@ -51,52 +62,68 @@ def duration(seconds: float) -> str:
     return f"{seconds / 86400:.0f} days"
 
 
-def _plural(n: int, one: str, many: str | None = None) -> str:
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """``1 client``, ``412 clients``, ``2 client addresses`` (``many`` for an irregular plural)."""
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
 
 
-def anomaly_size(a: dict) -> str:
-    """An anomaly's size with its unit and period: ``412 clients, up to 57 logout/login cycles per client within 10 min``.
+def join_words(items: Iterable[str], last: str = " and ", limit: int | None = None,
+               more: str = " and {n} more") -> str:
+    """A list as a reader says it: ``a``, ``a and b``, ``a, b and c``.
 
-    Reads the fields the anomaly dicts carry (``sessions``, ``users``,
-    ``clients``, ``max_cycles``, ``period_seconds``); the period is
-    ``period_seconds`` when the detector gives it (its counting window), else
-    the anomaly's own span from ``start`` to ``end``.
+    Args:
+        items: the texts, in order.
+        last: what joins the last two (``" or "``; ``", "`` for a plain list).
+        limit: at most this many are named...
+        more: ... and the rest are summed up by this (``{n}``: how many were left out).
     """
-    from datetime import datetime
+    items = list(items)
+    if limit is not None and len(items) > limit:
+        return ", ".join(items[:limit]) + more.format(n=len(items) - limit)
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + last + items[-1]
 
-    def when(text):
-        return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
-    period = a.get("period_seconds")
+def names_something(dimension: str, value: str) -> bool:
+    """Whether a dimension's value is worth naming: traffic without a host or version says nothing,
+    but requests without a session cookie (cookie_format ``(none)``) are a finding of their own."""
+    return value != NONE_VALUE or dimension == "cookie_format"
+
+
+def anomaly_size(a: Anomaly) -> str:
+    """An anomaly's size in words, with its unit and period.
+
+    For example ``412 clients looping, up to 57 logout/login cycles per client within 10 min``.
+
+    The period is the detector's counting window when it has one
+    (``period_seconds`` of a logout loop), else the anomaly's own span from
+    ``start`` to ``end``. A kind this text does not know yet shows its
+    ``size`` and ``unit``.
+    """
+    period = a.period_seconds
     if period:
         within = f"within {duration(period)}"
     else:
-        start, end = when(a.get("start")), when(a.get("end"))
-        within = f"over {duration((end - start).total_seconds())}" if start and end and end > start else ""
-    kind = a.get("kind")
+        within = f"over {duration((a.end - a.start).total_seconds())}" if a.end > a.start else ""
     parts: list[str] = []
-    if kind == "logout_loop":
-        if a.get("clients") is not None:
-            parts.append(_plural(a["clients"], "client") + " looping")
-        if a.get("max_cycles") is not None:
-            parts.append(f"up to {_plural(a['max_cycles'], 'logout/login cycle')} per client")
-    elif kind == "session_sharing":
-        sessions = _plural(a.get("sessions") or 1, "session")
-        if a.get("users"):
-            parts.append(f"{sessions} used by {_plural(a['users'], 'distinct user')}")
-        elif a.get("clients"):
-            parts.append(f"{sessions} used from up to {_plural(a['clients'], 'client address', 'client addresses')} at once")
+    if isinstance(a, LogoutLoopAnomaly):
+        parts.append(plural(a.clients, "client") + " looping")
+        parts.append(f"up to {plural(a.max_cycles, 'logout/login cycle')} per client")
+    elif isinstance(a, SessionSharingAnomaly):
+        sessions = plural(a.sessions or 1, "session")
+        if a.users:
+            parts.append(f"{sessions} used by {plural(a.users, 'distinct user')}")
+        elif a.clients:
+            addresses = plural(a.clients, "client address", "client addresses")
+            parts.append(f"{sessions} used from up to {addresses} at once")
         else:
             parts.append(sessions)
-    elif kind == "mass_invalidation":
-        if a.get("users") is not None:
-            parts.append(f"{_plural(a['users'], 'user')} hit by session errors")
-    elif kind == "cross_account_enrollment":
-        if a.get("users") is not None:
-            parts.append(f"one device on {_plural(a['users'], 'account')}")
-    else:  # a kind this text does not know yet: its counts, named
-        parts += [f"{k.replace('_', ' ')} {a[k]:,}" for k in ("sessions", "users", "clients", "max_cycles")
-                  if isinstance(a.get(k), int)]
+    elif isinstance(a, MassInvalidationAnomaly):
+        parts.append(f"{plural(a.users, 'user')} hit by session errors")
+    elif isinstance(a, CrossAccountEnrollmentAnomaly):
+        parts.append(f"one device on {plural(a.users, 'account')}")
+    else:
+        parts.append(f"{a.unit.replace('_', ' ')} {a.size:,}")
     text = ", ".join(parts)
     return f"{text} {within}".strip() if text else within

@@ -1,9 +1,11 @@
+# Longer than 300 lines: five marker formats, each a short mapping onto Change, share one record loop
+# and its format detection; apart they would each need that loop.
 """Reading change-marker files: which format a file is, and its records as changes.
 
 Formats: sessionlens JSON lines and CSV, Grafana annotations (HTTP API
 export), Honeycomb markers, Cloudflare audit logs (v1 Logpush lines and the
 v2 API response). A file is read record by record and every record checked
-on its own (the rules: :mod:`sessionlens.markers_validate`): a bad record is
+on its own (the rules: :mod:`sessionlens.changes.validate`): a bad record is
 rejected with its place and reason, the rest of the file is kept, and
 ``read == len(changes) + len(rejects)`` always. Places are ``line N`` for
 line formats and ``item N (line L)`` for items of a JSON array (N counted
@@ -20,14 +22,23 @@ from pathlib import Path
 
 import xxhash
 
-from .store import Change, iso
 from ..errors import InputError
-from .validate import MarkerReject, RecordError, array_items, clean, json_type, record_id, sessionlens_kind, show, \
-    text, text_list
+from ..privacy import redact
+from .model import Change, iso
+from .validate import (
+    MarkerReject,
+    RecordError,
+    array_items,
+    clean,
+    json_type,
+    record_id,
+    sessionlens_kind,
+    show,
+    text,
+    text_list,
+)
 from .validate import parse_time as check_time
 from .validate import scope as check_scope
-from ..privacy import redact
-
 
 # Most specific first: an annotation tagged "edge_worker, deploy" is about the worker.
 _KIND_PRIORITY = ("edge_worker", "cookie", "session_store", "cache", "feature_flag", "rollback", "maintenance",
@@ -149,7 +160,8 @@ def read_marker_file(path: Path) -> MarkerFile:
     path = Path(path)
     fmt = detect_marker_format(path)
     if fmt is None:
-        raise InputError(f"{path}: not a marker file sessionlens knows (sessionlens JSON lines/CSV, Grafana, Honeycomb, Cloudflare audit)")
+        raise InputError(f"{path}: not a marker file sessionlens knows "
+                         "(sessionlens JSON lines/CSV, Grafana, Honeycomb, Cloudflare audit)")
     try:
         text = path.read_bytes().decode("utf-8", "replace").removeprefix("\ufeff")
     except OSError as exc:
@@ -212,23 +224,25 @@ def _records(path: Path, text: str, fmt: str):
                 continue
             raw = ",".join(row)
             if len(row) > len(header):
-                yield start, f"line {start}", raw, RecordError("record", f"{len(row)} fields, the header has {len(header)}")
-            else:
-                yield start, f"line {start}", raw, dict(zip(header, row))
+                yield start, f"line {start}", raw, RecordError("record",
+                                                               f"{len(row)} fields, the header has {len(header)}")
+            else:  # a short row: its missing fields are missing (zip stops at the row's end)
+                yield start, f"line {start}", raw, dict(zip(header, row, strict=False))
     else:  # one JSON document: Grafana and Honeycomb arrays, Cloudflare v2's "result"
         key = "result" if fmt == "cloudflare-audit-v2" else None
         try:
             whole = json.loads(text)
         except (ValueError, RecursionError):
             raise InputError(f"{path}: not valid JSON (a {fmt} file is one JSON document)") from None
+        items: list[tuple[int | None, object, str]]
         try:  # the same items, with the line each starts on
             items = list(array_items(text, key))
         except (ValueError, RecursionError):
             listed = whole.get(key) if key and isinstance(whole, dict) else whole
             items = [(None, item, "") for item in (listed if isinstance(listed, list) else [])]
-        for n, (line, item, raw) in enumerate(items):
-            where = f"item {n}" + (f" (line {line})" if line else "")
-            yield line, where, raw or _dump(item), item
+        for n, (first, item, raw) in enumerate(items):
+            where = f"item {n}" + (f" (line {first})" if first else "")
+            yield first, where, raw or _dump(item), item
 
 
 def _dump(obj) -> str:
@@ -285,7 +299,8 @@ def _audit_id(value, record: dict, name: str) -> str:
 def _from_cf_v2(r: dict, fmt: str = "cloudflare-audit-v2") -> Change:
     action = r.get("action")
     if isinstance(action, dict):
-        when, what, desc = action.get("time"), text(action.get("type"), "action.type"), text(action.get("description"), "action.description")
+        when = action.get("time")
+        what, desc = text(action.get("type"), "action.type"), text(action.get("description"), "action.description")
     else:  # the older shape: "action": "zone.settings.change", "timestamp": ...
         when, what, desc = r.get("timestamp") or r.get("when"), text(action, "action"), ""
     resource = r.get("resource")

@@ -23,9 +23,12 @@ line.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
+
+import polars as pl
 
 from .reader import iter_line_chunks
 
@@ -91,8 +94,6 @@ def _cri_part(line: str) -> tuple[str, str, bool] | None:
 
 def _json_part(line: str) -> tuple[str, str, bool] | None:
     """(stream, text, is a partial) of a json-file record; None for another line."""
-    import json
-
     try:
         record = json.loads(line)
         text = record["log"]
@@ -123,8 +124,6 @@ def _join_parts(text: str, parts: dict[str, list[str]], part_of) -> str:
 
 def _unwrap_json(text: str, parts: dict[str, list[str]] | None = None) -> str:
     """The ``log`` value of each json-file record, one output line per input line."""
-    import polars as pl
-
     parts = {} if parts is None else parts
     lines = pl.Series("line", text.rstrip("\n").split("\n"))
     is_record = lines.str.starts_with('{"log":')

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from ..errors import InputError
-from .identity import fingerprint_of
 from ..lake.store import Lake, Segment
+from .identity import fingerprint_of
+from .paths import STDIN_LABEL
 
 
 @dataclass
@@ -39,7 +41,7 @@ def _matches(seg: Segment, files: list[Path], fingerprints: set[str], segment_id
     return any(seg.path == str(f) for f in files)
 
 
-def forget(lake: str | Path, files: list[str] = (), segments: list[str] = ()) -> ForgetResult:
+def forget(lake: str | Path, files: Sequence[str] = (), segments: Sequence[str] = ()) -> ForgetResult:
     """Removes the segments of the given files (by path or content) or ids.
 
     Args:
@@ -54,7 +56,7 @@ def forget(lake: str | Path, files: list[str] = (), segments: list[str] = ()) ->
     if not files and not segments:
         raise InputError("name a FILE or give --segment ID")
     lake_obj = Lake(lake)
-    paths = [Path(f).resolve() for f in files if f != "-"] + ([Path("<stdin>")] if "-" in files else [])
+    paths = [Path(f).resolve() for f in files if f != "-"] + ([Path(STDIN_LABEL)] if "-" in files else [])
     fingerprints = {fp for p in paths if p.is_file() and (fp := fingerprint_of(p))}
     with lake_obj.writer():
         manifest = lake_obj.read_manifest()

@@ -16,6 +16,7 @@ left alone for longer, is finished and its last line counts.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,8 +118,6 @@ def scan_content(path: Path, checkpoints: list[int] | None = None) -> ContentSca
 
 def stage_range(path: Path, start: int, end: int, dest: Path) -> Path:
     """Copies the decompressed bytes [start, end) to a private file (mode 0600)."""
-    import os
-
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out, open_decompressed(path) as fh:
         pos = 0

@@ -8,10 +8,11 @@ exist only inside this one SELECT and never reach a file.
 
 from __future__ import annotations
 
-from .options import FieldOptions
-from ..privacy import cookie_format_sql, hash_sql
-from .rules import RuleSet
 from ..lake.schema import REJECT_COLUMNS, STORED_COLUMNS  # noqa: F401  (re-exported for parsers)
+from ..privacy import cookie_format_sql, hash_sql, redact_sql, scrub_url_sql
+from ..sqltext import fill, literal
+from .options import FieldOptions
+from .rules import RuleSet
 
 RAW_COLUMNS: dict[str, str] = {
     "ts": "TIMESTAMPTZ",
@@ -48,8 +49,10 @@ RAW_COLUMNS: dict[str, str] = {
 
 # An id segment: digits, a UUID, or a long hex string. Applied twice because
 # RE2 has no lookahead: /a/1/2 needs a second pass for the second id.
-_ID_SEGMENT = "/(?:[0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{16,})(/|$)"
-ROUTE_SQL = f"regexp_replace(regexp_replace(@PATH@, '{_ID_SEGMENT}', '/:id\\1', 'g'), '{_ID_SEGMENT}', '/:id\\1', 'g')"
+_ID_SEGMENT = ("/(?:[0-9]+|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+               "|[0-9a-fA-F]{16,})(/|$)")
+ROUTE_SQL = ("regexp_replace(regexp_replace({{ path }}, {{ id_segment }}, '/:id\\1', 'g'), "
+             "{{ id_segment }}, '/:id\\1', 'g')")
 
 
 # Validation of parsed fields (see normalise_sql): timestamps before this are
@@ -63,9 +66,9 @@ CLIENT_SHAPE = r"\[?[0-9A-Fa-f:.]+(?:%[0-9A-Za-z]+)?\]?|[A-Za-z0-9_][A-Za-z0-9_.
 def _time_window(options: FieldOptions) -> tuple[str, str, str]:
     """SQL bounds of plausible timestamps, and the window in words."""
     def lit(value: str) -> str:
-        return "TIMESTAMPTZ '" + value.replace("'", "") + "'"
+        return f"TIMESTAMPTZ {literal(value)}"
 
-    lo = lit(options.not_before) if options.not_before else f"TIMESTAMPTZ '{EARLIEST}'"
+    lo = lit(options.not_before or EARLIEST)
     hi = lit(options.not_after) if options.not_after else "now() + INTERVAL 1 DAY"
     words = f"{options.not_before or EARLIEST[:4]} to {options.not_after or 'tomorrow'}"
     return lo, hi, words
@@ -80,7 +83,7 @@ ABSOLUTE_TO_PATH = (
 
 def route_sql(path_expr: str) -> str:
     """SQL turning /works/123/kudos into /works/:id/kudos."""
-    return ROUTE_SQL.replace("@PATH@", path_expr)
+    return fill(ROUTE_SQL, path=path_expr, id_segment=literal(_ID_SEGMENT))
 
 
 def complete_raw(exprs: dict[str, str]) -> str:
@@ -105,8 +108,6 @@ def normalise_sql(raw_from: str, source: str, rules: RuleSet, options: FieldOpti
     ``_table`` ('requests' or 'events'). ``file_id`` and ``source_file``
     come from DuckDB variables set per file.
     """
-    from ..privacy import redact_sql, scrub_url_sql
-
     kind_sql, rule_sql = rules.case_sql()
     excerpt = redact_sql("coalesce(_raw_line, '')")
     raw_ip = "client_ip" if options.keep_raw_ips else "CAST(NULL AS VARCHAR)"
@@ -115,7 +116,7 @@ def normalise_sql(raw_from: str, source: str, rules: RuleSet, options: FieldOpti
 WITH raw AS (SELECT * FROM {raw_from}),
 prepared AS (
   SELECT *,
-    '{source}' AS source,
+    {literal(source)} AS source,
     nullif({scrub_url_sql("split_part(" + ABSOLUTE_TO_PATH + ", '?', 1)")}, '') AS _path,
     CASE WHEN contains(uri, '?') THEN substr(uri, strpos(uri, '?') + 1) END AS _query
   FROM raw
@@ -165,7 +166,7 @@ SELECT
     WHEN status > 599 OR status BETWEEN 1 AND 99 THEN 'status is not an HTTP status (100-599)'
     WHEN method IS NOT NULL AND NOT regexp_full_match(method, '[A-Za-z][A-Za-z_-]{{0,23}}')
       THEN 'method is not an HTTP method'
-    WHEN client_ip IS NOT NULL AND NOT regexp_full_match(client_ip, '{CLIENT_SHAPE}')
+    WHEN client_ip IS NOT NULL AND NOT regexp_full_match(client_ip, {literal(CLIENT_SHAPE)})
       THEN 'client is not an IP address or host name'
   END AS _reject,
   CASE WHEN kind = 'event' THEN 'events' ELSE 'requests' END AS _table,

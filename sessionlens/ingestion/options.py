@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..errors import InputError
-from ..privacy import DEFAULT_SESSION_COOKIE_RE
-
+from ..privacy import DEFAULT_SESSION_COOKIE_RE, session_cookie_header_re, session_cookie_name_re
 
 CLIENT_IP_SOURCES = ("remote_addr", "xff", "xff-last")
 
@@ -58,18 +57,20 @@ class FieldOptions:
                     raise InputError(f"--{name.replace('_', '-')} {value!r} is not an ISO date or time") from None
 
     def is_session_cookie(self, name: str) -> bool:
+        """Whether a cookie of this name is the session cookie."""
         if self.session_cookie:
             return name.lower() == self.session_cookie.lower()
         return re.match(DEFAULT_SESSION_COOKIE_RE, name) is not None
 
     @property
+    def session_cookie_name_re(self) -> str:
+        """Full-match pattern (Python re and RE2) for the session cookie's name, as a JSON key."""
+        return session_cookie_name_re(self.session_cookie)
+
+    @property
     def session_cookie_sql_re(self) -> str:
         """RE2 pattern that finds the session cookie in a Cookie header."""
-        if self.session_cookie:
-            name = re.escape(self.session_cookie)
-        else:
-            name = r"[A-Za-z0-9_.-]*(?:[Ss][Ee][Ss][Ss][Ii][Oo][Nn]|[Ss][Ee][Ss][Ss]|[Ss][Ii][Dd])|PHPSESSID"
-        return rf"(?:^|;\s*)(?:{name})=([^;\s]*)"
+        return session_cookie_header_re(self.session_cookie)
 
 
 def header_var(header: str) -> str:

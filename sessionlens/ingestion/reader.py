@@ -7,9 +7,10 @@ the block size whatever the file size.
 from __future__ import annotations
 
 import io
-import zlib
+import os
 import shutil
 import sys
+import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -46,7 +47,7 @@ def _decompressor(path: Path, kind: str) -> BinaryIO:
     raw = open(path, "rb")
     if kind == "gzip":
         return _GzipStream(raw)  # type: ignore[return-value]
-    return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)  # type: ignore[return-value]
+    return zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
 
 
 class _GzipStream(io.RawIOBase):
@@ -135,7 +136,8 @@ def open_decompressed(path: Path) -> BinaryIO:
     return _Tolerant(_decompressor(path, kind))  # type: ignore[return-value]
 
 
-def count_lines(path: Path, start_byte: int = 0, first_line: int = 1, find_blanks: bool = True) -> tuple[int, list[int]]:
+def count_lines(path: Path, start_byte: int = 0, first_line: int = 1,
+                find_blanks: bool = True) -> tuple[int, list[int]]:
     """Counts physical lines from ``start_byte`` and finds the blank ones.
 
     Returns:
@@ -211,8 +213,6 @@ def head_lines(path: Path, n: int = 20, max_bytes: int = 256 << 10) -> list[str]
 
 def stage_stdin(dest: Path, stream: BinaryIO | None = None) -> Path:
     """Copies standard input to a file so it can be hashed and re-read."""
-    import os
-
     src = stream if stream is not None else sys.stdin.buffer
     # Raw input may hold addresses and cookies: readable by the owner only.
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

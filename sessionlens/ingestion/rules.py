@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import RulesError
+from ..sqltext import literal
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,15 +48,15 @@ class Rule:
         if self.status:
             parts.append(f"status IN ({', '.join(str(s) for s in self.status)})")
         if self.method:
-            parts.append(f"upper(method) IN ({', '.join(_lit(m.upper()) for m in self.method)})")
+            parts.append(f"upper(method) IN ({', '.join(literal(m.upper()) for m in self.method)})")
         if self.event:
-            parts.append(f"lower(event) IN ({', '.join(_lit(e.lower()) for e in self.event)})")
+            parts.append(f"lower(event) IN ({', '.join(literal(e.lower()) for e in self.event)})")
         if self.sources:
-            parts.append(f"source IN ({', '.join(_lit(s) for s in self.sources)})")
+            parts.append(f"source IN ({', '.join(literal(s) for s in self.sources)})")
         for key, column in (("path", "_path"), ("query", "_query"), ("location", "location"), ("message", "message")):
             pattern = getattr(self, key)
             if pattern is not None:
-                parts.append(f"coalesce(regexp_matches({column}, {_lit(pattern)}), false)")
+                parts.append(f"coalesce(regexp_matches({column}, {literal(pattern)}), false)")
         return " AND ".join(parts) if parts else "false"
 
 
@@ -70,14 +71,10 @@ class RuleSet:
         active = [r for r in self.rules if r.enabled]
         if not active:
             return "CAST(NULL AS VARCHAR)", "CAST(NULL AS VARCHAR)"
-        rule_arms = " ".join(f"WHEN {r.sql()} THEN {_lit(r.name)}" for r in active)
+        rule_arms = " ".join(f"WHEN {r.sql()} THEN {literal(r.name)}" for r in active)
         rule_expr = f"CASE {rule_arms} END"
-        kind_arms = " ".join(f"WHEN {_lit(r.name)} THEN {_lit(r.kind)}" for r in active)
+        kind_arms = " ".join(f"WHEN {literal(r.name)} THEN {literal(r.kind)}" for r in active)
         return f"CASE error_rule {kind_arms} END", rule_expr
-
-
-def _lit(text: str) -> str:
-    return "'" + str(text).replace("'", "''") + "'"
 
 
 def _parse(data: dict, origin: str) -> list[Rule]:

@@ -13,6 +13,8 @@ from datetime import datetime, timedelta
 
 import duckdb
 
+from .engine import Engine, as_engine
+
 GAP = timedelta(days=7)  # data further than this from the bulk is an outlier
 # A few rows at an end of the bulk, apart from the rest by more than this,
 # are stray too (a line dated hours ahead must not move "now").
@@ -30,12 +32,16 @@ class Span:
     first_outside: datetime | None = None
 
 
-def bulk_span(con: duckdb.DuckDBPyConnection, table: str = "requests") -> Span:
-    """The span of the bulk of ``table`` (``start`` is None when it is empty)."""
-    hours = con.sql(
-        f"SELECT time_bucket(INTERVAL 1 HOUR, ts) AS hr, count(*) AS n FROM {table} "
-        "WHERE ts IS NOT NULL GROUP BY 1 ORDER BY 1"
-    ).fetchall()
+def bulk_span(source: Engine | duckdb.DuckDBPyConnection, table: str = "requests") -> Span:
+    """The span of the bulk of ``table`` (``start`` is None when it is empty).
+
+    Args:
+        source: the lake's engine (:meth:`Lake.engine <sessionlens.lake.store.Lake.engine>`),
+            or a connection with the lake's views.
+        table: ``requests`` or ``events``.
+    """
+    engine = as_engine(source)
+    hours = engine.run("lake_hours", table=table).rows()
     if not hours:
         return Span(None, None)
     clusters: list[list[tuple[datetime, int]]] = [[hours[0]]]
@@ -51,8 +57,12 @@ def bulk_span(con: duckdb.DuckDBPyConnection, table: str = "requests") -> Span:
     while len(bulk) > 1 and bulk[1][0] - bulk[0][0] > EDGE_GAP and bulk[0][1] <= EDGE_SHARE * total:
         trimmed += bulk.pop(0)[1]
     lo, hi = bulk[0][0], bulk[-1][0] + timedelta(hours=1)
-    start, end = con.execute(f"SELECT min(ts), max(ts) FROM {table} WHERE ts >= $lo AND ts < $hi",
-                             {"lo": lo, "hi": hi}).fetchall()[0]
+    start, end = engine.one("lake_span", {"lo": lo, "hi": hi}, table=table)
     outside = trimmed + sum(n for c in clusters if c is not bulk for _, n in c)
     first_outside = next((c[0][0] for c in clusters if c is not bulk), None)
     return Span(start, end, outside, first_outside)
+
+
+def full_span(source: Engine | duckdb.DuckDBPyConnection, table: str = "requests") -> tuple:
+    """The first and last timestamp of ``table``, outliers included: ``(None, None)`` when it is empty."""
+    return as_engine(source).one("lake_span", {"lo": None, "hi": None}, table=table)

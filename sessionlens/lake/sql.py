@@ -2,8 +2,10 @@
 
 Each file is one query with named CTEs and a header comment saying what it
 returns and which parameters it takes. Values are bound by DuckDB as named
-parameters (``$since``); identifiers (a column to group by) can only be
-substituted from a fixed whitelist, written ``{{ name }}`` in the file.
+parameters (``$since``); identifiers can only be substituted from fixed
+whitelists, written ``{{ name }}`` in the file: ``{{ table }}`` takes one of
+the lake's tables, any other placeholder a column to group by
+(:data:`DIMENSIONS`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import QueryError
-from ..sqltext import ident, literal, literal_list  # noqa: F401  (the SQL layer's quoting, re-exported)
+from ..sqltext import ident
+from .schema import TABLES
 
 # What a query may be asked to group by: a name and the SQL it stands for.
 DIMENSIONS = {
@@ -31,18 +34,29 @@ def queries_dir() -> Path:
 
 @lru_cache(maxsize=None)
 def load(name: str) -> str:
+    """The text of ``queries/<name>.sql`` (QueryError if there is no such file)."""
     path = queries_dir() / f"{name}.sql"
     if not path.is_file():
         raise QueryError(f"no query named {name!r} in {queries_dir()}")
     return path.read_text()
 
 
+def _identifier(key: str, value: str) -> str:
+    """The SQL a placeholder stands for, from its whitelist (QueryError for anything else)."""
+    if key == "table":
+        if value not in TABLES:
+            raise QueryError(f"{value!r} is not a table of the lake ({', '.join(TABLES)})")
+        return ident(value)
+    if value not in DIMENSIONS:
+        raise QueryError(f"{value!r} is not a column a query may group by ({', '.join(DIMENSIONS)})")
+    return f"({DIMENSIONS[value]})"
+
+
 def render(name: str, **identifiers: str) -> str:
+    """A named query's text with its ``{{ placeholders }}`` filled from the whitelists."""
     sql = load(name)
     for key, value in identifiers.items():
-        if value not in DIMENSIONS:
-            raise QueryError(f"{value!r} is not a column a query may group by ({', '.join(DIMENSIONS)})")
-        sql = sql.replace("{{ " + key + " }}", f"({DIMENSIONS[value]})")
+        sql = sql.replace("{{ " + key + " }}", _identifier(key, value))
     if "{{" in sql:
         missing = re.findall(r"\{\{ (\w+) \}\}", sql)
         raise QueryError(f"query {name} needs {', '.join(missing)}")
@@ -63,13 +77,3 @@ def prepare(name: str, params=None, **identifiers: str) -> tuple[str, dict]:
         raise QueryError(f"query {name} needs parameter(s) {', '.join(sorted(missing))}")
     return text, bound
 
-
-def run(con, name: str, params: dict | None = None, **identifiers: str):
-    """Runs a named query on a DuckDB connection; returns a Polars frame.
-
-    Analysis code goes through :class:`sessionlens.lake.engine.Engine`; this
-    stays for code that holds a connection of its own.
-    """
-    from .engine import DuckDBEngine  # engine imports this module
-
-    return DuckDBEngine(con).run(name, params, **identifiers)

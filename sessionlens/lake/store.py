@@ -1,3 +1,6 @@
+# Longer than 300 lines: Lake is the one owner of the lake's writes and of a command's connection, and
+# its publish steps are documented here next to the code taking them (the manifest, file moves, views,
+# lock and SQL sandbox are modules of their own).
 """The lake: Hive-partitioned Parquet, a manifest, and DuckDB views.
 
 Layout under the lake directory::
@@ -31,77 +34,49 @@ manifest for the few milliseconds of step 3 (or until the next writer after a
 crash within it). A crash before step 2 leaves only pending or staged files,
 which are invisible to every reader; the next writer removes them, and finishes
 a step 3 that a crash interrupted.
+
+Tables kept outside ingested segments (``changes``) are written with
+:meth:`Lake.write_table`, which goes through the same steps. Readers share one
+connection per :class:`Lake` (:meth:`Lake.engine`), whose views follow every
+commit. The manifest's format is in :mod:`.manifest`, the file moves in
+:mod:`.files`, the views in :mod:`.views`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
-import os
-import re
 import shutil
 import tempfile
+import uuid
 import weakref
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+from typing import Collection, Iterator
 
 import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from ..errors import LakeError, LakeLockedError, QueryError
-from .schema import CHANGE_COLUMNS, REJECT_COLUMNS, SCHEMAS, STORED_COLUMNS  # noqa: F401
+from ..errors import LakeError
+from ..sqltext import ident
+from . import files as lake_files
+from . import manifest as lake_manifest
+from .engine import DuckDBEngine
+from .files import pending_name
+from .lock import FileLock, LakeLockedError
+from .manifest import MANIFEST, Manifest, Segment, now_iso
+from .sandbox import check_read_only, lock_down, query_error
+from .schema import PARTITIONED, TABLES, conform
+from .sql import load as load_query
+from .views import MEMORY_LIMIT, create_views, open_connection, quiet_progress, shared_spill_dir
 
-MANIFEST = "_manifest.json"
+# Re-exported: the names ingestion and the tests import from here.
+__all__ = ["LOCK", "MANIFEST", "MEMORY_LIMIT", "STAGING", "Lake", "LakeLockedError", "Manifest", "Segment", "now_iso",
+           "quiet_progress"]
+
 STAGING = "_staging"
 LOCK = "_lock"
-TABLES = ("requests", "events", "rejects", "changes")
-PARTITIONED = ("requests", "events")
-MEMORY_LIMIT = "600MB"
-PENDING_PREFIX = "_"  # pyarrow datasets (and Spark) skip names starting with _ or .
-PENDING_SUFFIX = ".tmp"  # DuckDB's and Polars' *.parquet globs do not match it (they do match _ and . names)
-
-
-
-@dataclass
-class Segment:
-    """One ingested range of one source file's decompressed content.
-
-    ``start_byte``/``end_byte`` are offsets in the decompressed content and
-    ``prefix_hash`` is the hash of that content up to ``end_byte``.
-    """
-
-    segment_id: str
-    path: str
-    start_byte: int
-    end_byte: int
-    prefix_hash: str
-    first_line: int
-    lines: int
-    format: str
-    stored: int
-    rejected: int
-    compressed: bool = False
-    parts: dict[str, list[str]] = field(default_factory=dict)
-    ingested_at: str = ""
-    fingerprint: str = ""  # hash of the content's first line: how a renamed or recompressed file is found
-
-
-@dataclass
-class Manifest:
-    """The lake's list of segments and change files."""
-
-    segments: list[Segment] = field(default_factory=list)
-    extra_parts: dict[str, list[str]] = field(default_factory=dict)  # e.g. changes
-
-    def files(self, table: str) -> list[str]:
-        out = [p for seg in self.segments for p in seg.parts.get(table, [])]
-        return out + self.extra_parts.get(table, [])
-
-    def find_hash(self, content_hash: str) -> Segment | None:
-        return next((s for s in self.segments if s.prefix_hash == content_hash), None)
-
+UNSEGMENTED = ("changes",)  # tables whose files the manifest lists outside segments (extra_parts)
 
 
 class Lake:
@@ -111,6 +86,9 @@ class Lake:
         self.root = Path(root)
         self._pending: dict[str, Path] = {}  # published, not committed yet: final name -> pending file
         self._exposed: list[Path] = []  # pending names of committed files, removed at the end of the writer's turn
+        self._lock: FileLock | None = None  # held during writer()
+        self._engine: DuckDBEngine | None = None  # engine(): one connection for this object
+        self._engine_stamp: tuple[int, int, int] | None = None  # the manifest its views were made from
         if not self.root.exists():
             if not create:
                 raise LakeError(f"{self.root}: no lake here (run `sessionlens ingest --lake {self.root} ...` first)")
@@ -118,61 +96,57 @@ class Lake:
         elif not self.root.is_dir():
             raise LakeError(f"{self.root}: not a directory")
 
+    @classmethod
+    def of(cls, lake: Lake | str | Path, create: bool = False) -> Lake:
+        """``lake`` itself when it is a Lake (its engine and connection are shared), else the lake at that path.
+
+        How a command opens its lake once and passes it down: functions that
+        take a lake path accept the Lake object too.
+        """
+        return lake if isinstance(lake, Lake) else cls(lake, create=create)
+
+    def __fspath__(self) -> str:
+        """A Lake stands for its folder where a path is expected (``Path(lake)``, ``open``)."""
+        return str(self.root)
+
+    def __repr__(self) -> str:
+        return f"Lake({str(self.root)!r})"
+
     # --- manifest --------------------------------------------------------
     def read_manifest(self) -> Manifest:
-        path = self.root / MANIFEST
-        if not path.exists():
-            return Manifest()
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise LakeError(f"{path}: unreadable manifest ({exc})") from None
-        return Manifest(
-            segments=[Segment(**s) for s in data.get("segments", [])],
-            extra_parts=data.get("extra_parts", {}),
-        )
+        return lake_manifest.read_manifest(self.root)
 
     def write_manifest(self, manifest: Manifest) -> None:
         """Replaces the manifest atomically (write, fsync, rename): the commit.
 
         Files published (see :meth:`publish`) and listed in the new manifest
-        then get their final names.
+        then get their final names; the next :meth:`engine` call lists them
+        in its views (not each commit: an ingest commits once per segment).
         """
-        data = {
-            "version": 1,
-            "segments": [s.__dict__ for s in manifest.segments],
-            "extra_parts": manifest.extra_parts,
-        }
-        tmp = self.root / (MANIFEST + ".tmp")
-        with open(tmp, "w") as fh:
-            json.dump(data, fh, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.root / MANIFEST)
-        _fsync_dir(self.root)
+        lake_manifest.write_manifest(self.root, manifest)
         self._expose(manifest)
+        self._engine_stamp = None  # views out of date
 
     # --- writing -----------------------------------------------------------
     @contextlib.contextmanager
-    def writer(self) -> Iterator["Lake"]:
-        """Holds the lake's write lock; cleans up what a crashed run left."""
-        fh = open(self.root / LOCK, "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise LakeLockedError(f"{self.root}: another sessionlens run is writing to this lake") from None
-        try:
-            self.collect_garbage()
-            yield self
-        finally:
+    def writer(self) -> Iterator[Lake]:
+        """Holds the lake's write lock; cleans up what a crashed run left.
+
+        Raises:
+            LakeLockedError: another run is writing to this lake.
+        """
+        lock = FileLock(self.root / LOCK, f"{self.root}: another sessionlens run is writing to this lake")
+        with lock:
+            self._lock = lock
             try:
-                self._drop_pending_names()
+                self.collect_garbage()
+                yield self
             finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
-                fh.close()
+                self._lock = None
+                self._drop_pending_names()
 
     def staging_dir(self, name: str) -> Path:
+        """An empty folder under ``_staging`` (on the lake's file system) to write files in before publishing."""
         path = self.root / STAGING / name
         if path.exists():
             shutil.rmtree(path)
@@ -188,7 +162,7 @@ class Lake:
         root, for the manifest: :meth:`write_manifest` gives the files their
         final names once the manifest listing them has replaced the old one.
         """
-        moved = []
+        moved: list[str] = []
         src_root = staged / table
         if not src_root.exists():
             return moved
@@ -206,9 +180,53 @@ class Lake:
         rel = Path(rel)
         dest = self.root / pending_name(rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, dest)
+        src.replace(dest)
         self._pending[str(rel)] = dest
         return str(rel)
+
+    def write_table(self, table: str, rows: pa.Table, replace: Collection[str] = ()) -> str | None:
+        """Adds rows to a table kept outside ingested segments (``changes``) and commits them.
+
+        The rows become one Parquet file with the table's schema
+        (:func:`~sessionlens.lake.schema.arrow_schema`; missing columns are
+        NULL, others dropped), published and listed by a new manifest that
+        also leaves out the table's files named in ``replace``, which are
+        deleted after the commit: a reader sees the old files or the new
+        one, never both and never neither. Call it while holding
+        :meth:`writer`.
+
+        Returns:
+            The new file's path relative to the lake root; None when ``rows``
+            is empty (then only ``replace`` is committed).
+
+        Raises:
+            LakeError: the table is partitioned by segments, a file to
+                replace is not one of its listed files, or the lock is not held.
+        """
+        if table not in UNSEGMENTED:
+            raise LakeError(f"{table}: only tables outside ingested segments (changes) are written with write_table")
+        if self._lock is None:
+            raise LakeError(f"{self.root}: write_table needs the writer lock (with lake.writer(): ...)")
+        rows = conform(table, rows)
+        manifest = self.read_manifest()
+        listed = manifest.extra_parts.get(table, [])
+        dropped = set(replace)
+        unknown = sorted(dropped - set(listed))
+        if unknown:
+            raise LakeError(f"{unknown[0]}: not a listed file of the {table} table")
+        kept = [rel for rel in listed if rel not in dropped]
+        new = None
+        if rows.num_rows:
+            name = uuid.uuid4().hex[:16]
+            staged = self.staging_dir(f"{table}-{name}") / "part.parquet"
+            pq.write_table(rows, staged, compression="zstd")
+            new = self.publish_file(staged, Path(table) / f"part-{name}.parquet")  # final name once committed
+            kept.append(new)
+        manifest.extra_parts[table] = kept
+        self.write_manifest(manifest)
+        for rel in dropped:
+            (self.root / rel).unlink(missing_ok=True)
+        return new
 
     def _expose(self, manifest: Manifest) -> None:
         """Step 3 of a publish: final names for the pending files the manifest now lists."""
@@ -218,11 +236,11 @@ class Lake:
         dirs = set()
         for rel in [r for r in self._pending if r in listed]:
             hidden = self._pending.pop(rel)
-            _link(hidden, self.root / rel)
+            lake_files.link(hidden, self.root / rel)
             self._exposed.append(hidden)
             dirs.add(hidden.parent)
         for d in dirs:
-            _fsync_dir(d)
+            lake_files.fsync_dir(d)
 
     def _drop_pending_names(self) -> None:
         """Removes the pending names of files that have their final name (end of a writer's turn)."""
@@ -242,69 +260,64 @@ class Lake:
         shutil.rmtree(self.root / STAGING, ignore_errors=True)
         (self.root / (MANIFEST + ".tmp")).unlink(missing_ok=True)
         listed = {p for t in TABLES for p in self.read_manifest().files(t)}
-        removed = 0
-        for table in TABLES:
-            if not (self.root / table).exists():
-                continue
-            for path in sorted((self.root / table).rglob("*")):
-                if not path.is_file():
-                    continue
-                rel = path.relative_to(self.root)
-                final = final_name(rel)
-                if final is not None:  # a pending name
-                    if str(final) in listed:
-                        if not (self.root / final).exists():
-                            _link(path, self.root / final)  # committed, then crashed: finish the publish
-                            _fsync_dir(path.parent)
-                    else:
-                        removed += 1
-                    path.unlink()
-                elif (path.suffix == ".parquet" and str(rel) not in listed) or _LINK_TMP.search(path.name):
-                    path.unlink()
-                    removed += 1
-                else:
-                    continue
-                with contextlib.suppress(OSError):
-                    if path.parent != self.root / table:
-                        path.parent.rmdir()  # only if empty: a partition of uncommitted files
-        return removed
+        return lake_files.remove_uncommitted(self.root, TABLES, listed)
 
     # --- reading -----------------------------------------------------------
-    def connect(self, memory_limit: str = MEMORY_LIMIT, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection with a view per table over the listed files.
+    def engine(self) -> DuckDBEngine:
+        """The lake's query engine: one DuckDB connection for this Lake object.
 
-        ``sandbox``: for SQL written by users (``sessionlens sql``,
-        :meth:`sql`). The connection can then read the lake's committed
-        Parquet files and nothing else (not the key, not other files, no
-        network, no extensions), and its configuration is locked. DuckDB's
-        settings do not stop writes (``COPY ... TO`` a lake file with
-        ``USE_TMP_FILE false`` or into the spill directory, ``CREATE
-        TABLE``, ``ATTACH``...): run only statements :func:`check_read_only`
-        accepts, as :meth:`sql` does. Analysis code uses the default,
-        unrestricted connection.
+        Cached: every call returns the same engine on the same connection,
+        so a command opens its lake once and every query shares it. Each
+        call makes the views again if the manifest has been replaced since
+        (a commit through this object or any other): a query run on the
+        returned engine sees every commit made before the call.
         """
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = '{memory_limit}'")
-        quiet_progress(con)
+        current = lake_manifest.stamp(self.root)
+        if self._engine is None:
+            self._engine = DuckDBEngine(self.connect())
+            self._engine_stamp = current
+        elif current != self._engine_stamp:
+            self._refresh(self._engine)
+        return self._engine
+
+    def _refresh(self, engine: DuckDBEngine) -> None:
+        """Makes the engine's views list the files of the current manifest."""
+        self._engine_stamp = lake_manifest.stamp(self.root)
+        self._create_views(engine.connection)
+
+    def connect(self, memory_limit: str = MEMORY_LIMIT, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
+        """A new DuckDB connection with a view per table over the listed files.
+
+        Code that reads the lake shares :meth:`engine`'s connection instead;
+        this is for a connection of one's own. ``sandbox``: for SQL written
+        by users (``sessionlens sql``, :meth:`sql`). The connection can then
+        read the lake's committed Parquet files and nothing else (not the
+        key, not other files, no network, no extensions), and its
+        configuration is locked. DuckDB's settings do not stop writes
+        (``COPY ... TO`` a lake file with ``USE_TMP_FILE false`` or into the
+        spill directory, ``CREATE TABLE``, ``ATTACH``...): run only
+        statements :func:`check_read_only` accepts, as :meth:`sql` does.
+        """
         if sandbox:
             # A private spill directory: DuckDB lets a query read its temp
             # directory, and a shared one holds other runs' spilled data.
             spill = Path(tempfile.mkdtemp(prefix="sessionlens-sql-"))
-            weakref.finalize(con, shutil.rmtree, spill, True)
         else:
-            spill = Path(tempfile.gettempdir()) / "sessionlens-duckdb"
-            spill.mkdir(exist_ok=True)
-        con.execute(f"SET temp_directory = {_sql_str(str(spill))}")  # large aggregations spill instead of failing
-        manifest = self.read_manifest()
-        readable: list[str] = []
-        for table in TABLES:
-            files = self.files(table, manifest)
-            readable.extend(files)
-            con.execute(f"CREATE OR REPLACE VIEW {table} AS {self.table_sql(table, files)}")
+            spill = shared_spill_dir()
+        con = open_connection(memory_limit, spill)
         if sandbox:
-            _lock_down(con, readable)
+            weakref.finalize(con, shutil.rmtree, spill, True)
+        readable = self._create_views(con)
+        if sandbox:
+            lock_down(con, readable)
         return con
+
+    def _create_views(self, con: duckdb.DuckDBPyConnection, manifest: Manifest | None = None) -> list[str]:
+        """(Re)creates the views over the current manifest's files; returns those files."""
+        manifest = manifest or self.read_manifest()
+        listing = {table: self.files(table, manifest) for table in TABLES}
+        create_views(con, listing)
+        return [path for paths in listing.values() for path in paths]
 
     def files(self, table: str, manifest: Manifest | None = None) -> list[str]:
         """Absolute paths of a table's committed files, as a reader should open them.
@@ -323,50 +336,35 @@ class Lake:
             out.append(str(path))
         return out
 
-    @staticmethod
-    def table_sql(table: str, files: list[str]) -> str:
-        schema = SCHEMAS[table]
-        if not files:
-            cols = ", ".join(f"CAST(NULL AS {t}) AS \"{c}\"" for c, t in schema.items())
-            return f"SELECT {cols} WHERE false"
-        listing = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
-        hive = "true" if table in PARTITIONED else "false"
-        order = ", ".join(f'"{c}"' for c in schema)
-        return f"SELECT {order} FROM read_parquet({listing}, hive_partitioning={hive}, union_by_name=true)"
-
     # --- notebook helpers ---------------------------------------------------------
     def relation(self, table: str) -> duckdb.DuckDBPyRelation:
-        """A table as a DuckDB relation (lazy)."""
+        """A table as a DuckDB relation (lazy), on the :meth:`engine`'s connection."""
         if table not in TABLES:
             raise LakeError(f"no table {table!r} (tables: {', '.join(TABLES)})")
-        return self.connect().sql(f"SELECT * FROM {table}")
+        return self.engine().connection.sql(f"SELECT * FROM {ident(table)}")
 
-    def scan(self, table: str):
+    def scan(self, table: str) -> pl.LazyFrame:
         """A table as a Polars LazyFrame over the listed Parquet files."""
-        import polars as pl
-
         files = self.files(table)
         if not files:
             return self.relation(table).pl().lazy()
         return pl.scan_parquet(files, hive_partitioning=table in PARTITIONED)
 
-    def frame(self, table: str, limit: int | None = None):
+    def frame(self, table: str, limit: int | None = None) -> pl.DataFrame:
         """A table as a Polars DataFrame (mind the size: use ``scan`` for big lakes)."""
         lazy = self.scan(table)
         return (lazy.head(limit) if limit else lazy).collect()
 
-    def query(self, name: str, **params):
-        """Runs a file of queries/ by name; a Polars frame.
+    def query(self, name: str, **params: object) -> pl.DataFrame:
+        """Runs a file of queries/ by name on the :meth:`engine`; a Polars frame.
 
         Keywords fill the file's ``$parameters`` and its ``{{ identifiers }}``
         (such as the dimension to group by), whichever the file declares.
         """
-        from . import sql as queries
-
-        sql = queries.load(name)
-        identifiers = {k: v for k, v in params.items() if "{{ " + k + " }}" in sql}
+        text = load_query(name)
+        identifiers = {k: str(v) for k, v in params.items() if "{{ " + k + " }}" in text}
         values = {k: v for k, v in params.items() if k not in identifiers}
-        return queries.run(self.connect(), name, values, **identifiers)
+        return self.engine().run(name, values, **identifiers)
 
     def sql(self, query: str, unsafe: bool = False) -> duckdb.DuckDBPyRelation | None:
         """Runs DuckDB SQL over the lake's views, read-only and confined.
@@ -383,7 +381,7 @@ class Lake:
 
         Raises:
             QueryError: the query is refused or DuckDB rejects it; the message
-                is DuckDB's own, on one line.
+                is DuckDB's own, hints and ``LINE 1:`` carets included (redacted).
         """
         try:
             if unsafe:
@@ -391,149 +389,8 @@ class Lake:
             con = self.connect(sandbox=True)
             statements = check_read_only(con, query)
             for statement in statements[:-1]:
-                con.sql(statement)  # bound (errors show), not run: it only reads, and only the last one's rows are shown
+                con.sql(statement)  # bound (errors show), not run: it only reads; only the last one's rows show
             return con.sql(statements[-1])
         except duckdb.Error as exc:
             raise query_error(exc) from None
 
-
-def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> list:
-    """The query's statements, if every one only reads; else QueryError.
-
-    Inspects DuckDB's own parse (statement types), so comments, case and
-    several statements in one string are handled as DuckDB sees them.
-    ``EXPLAIN`` is accepted when the statement it explains is (``EXPLAIN
-    ANALYZE`` runs it).
-    """
-    statements = con.extract_statements(query)
-    if not statements:
-        raise QueryError("no SQL statement given")
-    for statement in statements:
-        kind = _statement_kind(statement)
-        if kind == "EXPLAIN":
-            inner = _EXPLAIN_PREFIX.sub("", statement.query, count=1)
-            try:
-                inner_statements = con.extract_statements(inner) if inner != statement.query else []
-            except duckdb.Error:
-                inner_statements = []
-            if not inner_statements or any(_statement_kind(s) != "SELECT" for s in inner_statements):
-                raise QueryError(_refusal("EXPLAIN of a statement other than SELECT is"))
-        elif kind == "MULTI":
-            raise QueryError(_refusal("PIVOT without an IN list (it creates types) is") +
-                             "; name the values: PIVOT t ON col IN ('a', 'b') USING count(*)")
-        elif kind == "UNKNOWN":
-            raise QueryError(_refusal("this kind of statement is"))
-        elif kind != "SELECT":
-            raise QueryError(_refusal(f"{_KIND_NAMES.get(kind, kind)} statements are"))
-    return statements
-
-
-_EXPLAIN_PREFIX = re.compile(r"^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\([^()]*\)\s*)?", re.IGNORECASE)
-_KIND_NAMES = {"MERGE_INTO": "MERGE", "LOAD": "INSTALL and LOAD", "VARIABLE_SET": "SET VARIABLE",
-               "COPY_DATABASE": "COPY FROM DATABASE", "PRAGMA": "PRAGMA and IMPORT", "VACUUM": "VACUUM and ANALYZE",
-               "CALL": "CALL and CHECKPOINT", "SET": "SET, RESET and USE", "TRANSACTION": "transaction",
-               "CREATE_FUNC": "CREATE FUNCTION"}
-
-
-def _statement_kind(statement) -> str:
-    try:
-        return statement.type.name
-    except ValueError:  # a statement type the Python client has no name for
-        return "UNKNOWN"
-
-
-def _refusal(what: str) -> str:
-    return f"sessionlens sql is read-only: {what} not allowed (only SELECT and EXPLAIN SELECT; --unsafe lifts this)"
-
-
-def query_error(exc: BaseException) -> QueryError:
-    """DuckDB's message on one line: its first line and hints, without the query excerpt.
-
-    Keeps e.g. ``Did you mean "requests"?`` and ``Candidate bindings``; drops
-    the ``LINE 1: ...`` echo of the query and the lists of possible
-    solutions after a blank line. Each line is redacted, as every message is.
-    """
-    from ..privacy import redact
-
-    kept = []
-    for line in str(exc).splitlines():
-        if not line.strip() or re.match(r"\s*LINE \d+:", line):
-            break
-        kept.append(redact(line.strip()))
-    message = " ".join(kept) or type(exc).__name__
-    if "disabled by configuration" in message:
-        message += " (sessionlens sql reads only the lake's views and their files; see docs/sql.md)"
-    return QueryError(message)
-
-
-def _lock_down(con: duckdb.DuckDBPyConnection, readable: list[str]) -> None:
-    """Confines a connection to the given files and locks its configuration."""
-    con.execute(f"SET allowed_paths = [{', '.join(_sql_str(p) for p in readable)}]")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET autoinstall_known_extensions = false")
-    con.execute("SET autoload_known_extensions = false")
-    con.execute("SET allow_community_extensions = false")
-    con.execute("SET lock_configuration = true")
-
-
-def quiet_progress(con: duckdb.DuckDBPyConnection) -> None:
-    """No progress bar: on a terminal it would write into --json output.
-
-    Inside Jupyter without ipywidgets DuckDB refuses to change the setting;
-    there it draws nothing on stdout anyway.
-    """
-    try:
-        con.execute("SET enable_progress_bar = false")
-    except duckdb.Error:
-        pass
-
-
-def pending_name(rel: str | Path) -> Path:
-    """Where a file waits between publish and commit: ``d/part-x.parquet`` -> ``d/_part-x.parquet.tmp``."""
-    rel = Path(rel)
-    return rel.with_name(PENDING_PREFIX + rel.name + PENDING_SUFFIX)
-
-
-def final_name(rel: str | Path) -> Path | None:
-    """The final name of a pending file (inverse of :func:`pending_name`); None for other names."""
-    rel = Path(rel)
-    name = rel.name
-    if name.startswith(PENDING_PREFIX) and name.endswith(".parquet" + PENDING_SUFFIX):
-        return rel.with_name(name[len(PENDING_PREFIX):-len(PENDING_SUFFIX)])
-    return None
-
-
-_LINK_TMP = re.compile(r"\.parquet\.\d+\.(?:link|copy)$")
-
-
-def _link(src: Path, dest: Path) -> None:
-    """Gives ``src`` a second name ``dest`` (atomically replacing a stale ``dest``)."""
-    try:
-        os.link(src, dest)
-    except FileExistsError:
-        tmp = dest.with_name(dest.name + f".{os.getpid()}.link")
-        os.link(src, tmp)
-        os.replace(tmp, dest)
-    except OSError:  # a file system without hard links: a copy, renamed into place
-        tmp = dest.with_name(dest.name + f".{os.getpid()}.copy")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-
-
-def _sql_str(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 BATCH_ROWS = 122_880
 QUEUE_BATCHES = 2
 _DONE = object()
-NO_DICTIONARY = {"ts", "client_key", "session_key", "user_key", "device_key", "request_id", "line_no", "bytes", "latency_ms"}
+NO_DICTIONARY = {"ts", "client_key", "session_key", "user_key", "device_key", "request_id", "line_no", "bytes",
+                 "latency_ms"}
 
 
 def write_query(

@@ -6,9 +6,13 @@ import json
 import os
 from pathlib import Path
 
-from ..analysis.pipeline import Analysis, analyze
+from ..analysis.pipeline import analyze
+from ..analysis.result import Analysis
 from ..errors import InputError
+from ..lake.engine import Engine
 from ..lake.store import Lake
+from .html import render_html
+from .markdown import render_markdown
 
 FORMATS = ("html", "md", "json")
 
@@ -36,23 +40,20 @@ def prepare_out(out: str | Path, fmt: str | None = None) -> tuple[Path, str]:
 
 
 def write_report(lake_dir: str | Path, out: str | Path, fmt: str | None = None, since: str | None = None,
-                 until: str | None = None, analysis: Analysis | None = None) -> Path:
+                 until: str | None = None, analysis: Analysis | None = None, engine: Engine | None = None) -> Path:
     """Analyses a lake (unless given an analysis) and writes the report; returns its path.
 
-    The format comes from ``fmt`` or the file's suffix (.html, .md, .json).
+    The format comes from ``fmt`` or the file's suffix (.html, .md, .json). ``engine``: the
+    engine over ``lake_dir`` the charts query (default: one opened here, for the whole report).
     """
-    out, fmt = prepare_out(out, fmt)
+    path, fmt = prepare_out(out, fmt)
     analysis = analysis or analyze(lake_dir, since, until)
     if fmt == "json":
-        out.write_text(json.dumps(analysis.to_json(), indent=1) + "\n")
-        return out
-    con = Lake(lake_dir).connect()
+        path.write_text(json.dumps(analysis.to_json(), indent=1) + "\n")
+        return path
+    engine = engine or Lake(lake_dir).engine()
     if fmt == "html":
-        from .html import render_html
-
-        out.write_text(render_html(con, analysis))
+        path.write_text(render_html(engine, analysis))
     else:
-        from .markdown import render_markdown
-
-        out.write_text(render_markdown(con, analysis, out))
-    return out
+        path.write_text(render_markdown(engine, analysis, path))
+    return path

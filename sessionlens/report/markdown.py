@@ -16,65 +16,65 @@ import re
 from html import escape
 from pathlib import Path
 
-from ..analysis.pipeline import Analysis
-from ..analysis.text import anomaly_size, pct
-from ..analysis.headline import headline
-from .terminal import ENDING_TITLE, score_legend
-from . import charts
-
+from ..analysis.result import Analysis
+from ..analysis.text import anomaly_size
+from ..changes.model import iso
+from ..lake.engine import Engine
+from .view import report_view
 
 _MD_SYNTAX = re.compile(r"([\\`*_\[\]|~])")
 
 
-def md_text(text) -> str:
+def md_text(text: object) -> str:
     """Text from a log as inert Markdown: HTML-escaped, Markdown syntax escaped, on one line."""
     text = escape(str(text), quote=False)
     text = _MD_SYNTAX.sub(r"\\\1", text)
     return re.sub(r"[\r\n]+", " ", text)
 
 
-def render_markdown(con, analysis: Analysis, out: Path) -> str:
-    import vl_convert
+def render_markdown(engine: Engine, analysis: Analysis, out: Path) -> str:
+    """The report on ``analysis`` as Markdown; its charts are written as PNG files beside ``out``.
 
-    start, end = analysis.window
-    lines = ["# sessionlens report", "",
-             f"{start:%Y-%m-%d %H:%M} – {end:%Y-%m-%d %H:%M} UTC: {analysis.requests:,} requests, "
-             f"{analysis.session_errors:,} session errors, bucket {analysis.bucket_seconds}s", ""]
-    if analysis.spikes:
-        lines += [f"**{md_text(headline(r))}**" for r in analysis.spikes]
-    elif analysis.verdict in ("no-signal", "no-data"):  # never an all-clear where the data cannot tell
-        title = "Cannot judge" if analysis.verdict == "no-signal" else "No data"
-        lines.append(f"**{title}:** {md_text(analysis.verdict_detail(analysis.local))}.")
+    ``engine`` answers the charts' queries; the texts are those of the HTML report (``report.view``).
+    """
+    import vl_convert  # heavy (a native JavaScript runtime): only when a report is written
+
+    from . import charts  # altair is heavy: the terminal summary, in this package too, never needs it
+
+    view = report_view(analysis)
+    lines = ["# sessionlens report", "", view.totals, ""]
+    if view.headlines:
+        lines += [f"**{md_text(line)}**" for line in view.headlines]
+    elif view.verdict_title:  # never an all-clear where the data cannot tell
+        lines.append(f"**{view.verdict_title}:** {md_text(view.verdict_detail)}.")
     else:
-        lines.append(f"No spike in the session-error rate ({md_text(analysis.verdict_detail(analysis.local))}).")
-    if analysis.still_abnormal:
-        lines += ["", f"**{ENDING_TITLE}:**", ""] + [f"- {md_text(line)}" for line in analysis.still_abnormal]
+        lines.append(f"No spike in the session-error rate ({md_text(view.verdict_detail)}).")
+    if view.still_abnormal:
+        lines += ["", f"**{view.ending_title}:**", ""] + [f"- {md_text(line)}" for line in view.still_abnormal]
     if analysis.anomalies:
         lines += ["", "## Session anomalies", ""]
         for a in analysis.anomalies:
-            cause = f" Most likely: **{md_text(a['explained_by'])}**." if a.get("explained_by") else ""
-            lines.append(f"- **{md_text(a['kind'])}** {md_text(a['start'])} – {md_text(a.get('end') or '')} "
+            cause = f" Most likely: **{md_text(a.explained_by)}**." if a.explained_by else ""
+            lines.append(f"- **{md_text(a.kind)}** {md_text(iso(a.start))} – {md_text(iso(a.end))} "
                          f"({md_text(anomaly_size(a))}).{cause} "
-                         + "; ".join(md_text(e) for e in a.get("evidence", [])))
-    for r in analysis.spikes:
-        s = r.spike
-        lines += ["", f"## {md_text(s.id)}: onset {s.onset:%Y-%m-%d %H:%M} UTC", "",
-                  f"{s.session_errors:,} session errors in {s.requests:,} requests; peak {pct(s.peak_rate)} against {pct(s.baseline_rate)}.", ""]
-        for name, c in (("timeline", charts.timeline(con, analysis, r)), ("segments", charts.segments(r)),
-                        ("hosts", charts.host_versions(con, r))):
-            if c is None:
+                         + "; ".join(md_text(e) for e in a.evidence))
+    for s in view.spikes:
+        lines += ["", f"## {md_text(s.id)}: onset {s.onset} UTC", "",
+                  f"{s.session_errors:,} session errors in {s.requests:,} requests; "
+                  f"peak {s.peak_rate} against {s.baseline_rate}.", ""]
+        for name, chart in charts.spike_charts(engine, analysis, s.report).items():
+            if chart is None:
                 continue
             png = out.with_name(f"{out.stem}-{s.id}-{name}.png")
-            spec = c.properties(width=800).to_json()
+            spec = chart.properties(width=800).to_json()
             png.write_bytes(vl_convert.vegalite_to_png(spec, scale=1.5))
             lines.append(f"![{name}]({png.name})")
         lines += ["", "| change | at | role | score | evidence |", "|---|---|---|---|---|"]
-        for x in r.suspects:
-            role = x.role + (f" ({x.effect})" if x.effect else "")
-            lines.append(f"| **{md_text(x.change.id)}** {md_text(x.change.label)} | {x.change.at:%H:%M} | {md_text(role)} | "
-                         f"{x.score:.2f} | {md_text('; '.join(x.evidence))} |")
-        if r.suspects:
-            lines += ["", f"*{md_text(score_legend())}*"]
-        for note in r.notes:
+        for x in s.suspects:
+            lines.append(f"| **{md_text(x.id)}** {md_text(x.label)} | {x.at} | {md_text(x.role)} | "
+                         f"{x.score} | {md_text('; '.join(x.evidence))} |")
+        if s.suspects:
+            lines += ["", f"*{md_text(view.legend)}*"]
+        for note in s.notes:
             lines += ["", f"> {md_text(note)}"]
     return "\n".join(lines) + "\n"

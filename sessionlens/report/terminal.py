@@ -6,30 +6,17 @@ offset, or in UTC; the JSON document stays in UTC.
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..analysis.pipeline import SIGNALS, Analysis
-from ..analysis.attribute import AttributeSettings
-from ..analysis.headline import cause_text, headline  # noqa: F401  (part of the terminal's vocabulary)
+from ..analysis.headline import headline
+from ..analysis.result import SIGNALS, Analysis
 from ..analysis.text import anomaly_size, pct
 from ..timeparse import fmt, fmt_span, offset, zone
-
-ENDING_TITLE = "Still abnormal at the end of the data"  # over the sentences of ``ending.still_abnormal``
-
-
-def score_legend(settings: AttributeSettings = AttributeSettings()) -> str:
-    """What a suspect's score is made of, in one line under the suspects table (see attribute.score_cause)."""
-    keep = pct(math.exp(-1))
-    return (f"score (0 to 1, causes only) = timing x (0.45 rate jump + 0.55 link). Timing: a change "
-            f"{settings.proximity_minutes:.0f} min before the onset keeps {keep}. Rate jump: the rate before the change "
-            "against the rate from the onset (full at 10x, if significant). Link: the errors sit where the change "
-            "reached (its hosts, version, cookie format or edge verdict, or a top segment). A cause explains the "
-            f"spike from {settings.explain_threshold:.2f}; responses show 0.05 and an effect (rate after vs before).")
+from .view import ENDING_TITLE, role_text, score_legend
 
 
 def clock_span(start: datetime, end: datetime, tz: str | None = None) -> str:
@@ -82,14 +69,15 @@ def print_summary(result: Analysis, console: Console, tz: str | None = None) -> 
     if result.anomalies:
         # first: a shared session is a security incident
         console.print()
-        console.print(f"[bold red]{len(result.anomalies)} session anomal{'y' if len(result.anomalies) == 1 else 'ies'}[/bold red]")
+        n = len(result.anomalies)
+        console.print(f"[bold red]{n} session anomal{'y' if n == 1 else 'ies'}[/bold red]")
         for a in result.anomalies:
             size = anomaly_size(a)
-            cause = f"; likely {a['explained_by']}" if a.get("explained_by") else ""
-            a_start, a_end = _iso_text(a["start"]), _iso_text(a.get("end"))
+            cause = f"; likely {a.explained_by}" if a.explained_by else ""
+            a_start, a_end = a.start, a.end
             when = fmt_span(a_start, a_end, tz) if a_end else fmt(a_start, tz)
-            console.print(f"  [bold]{a['kind']}[/bold] {when} ({size}){cause}", highlight=False)
-            for line in a.get("evidence", []):
+            console.print(f"  [bold]{a.kind}[/bold] {when} ({size}){cause}", highlight=False)
+            for line in a.evidence:
                 console.print(f"    {line}", highlight=False)
     if result.verdict != "spike":
         if result.anomalies:
@@ -111,9 +99,8 @@ def print_summary(result: Analysis, console: Console, tz: str | None = None) -> 
         for col in ("change", "at", "role", "score", "evidence"):
             table.add_column(col, overflow="fold")
         for x in report.suspects:
-            role = x.role + (f" ({x.effect})" if x.effect else "")
             table.add_row(f"{x.change.id}\n[dim]{x.change.label}[/dim]", f"{x.change.at.astimezone(zone(tz)):%H:%M}",
-                          role, f"{x.score:.2f}", "\n".join(x.evidence))
+                          role_text(x), f"{x.score:.2f}", "\n".join(x.evidence))
         console.print(table)
         if report.suspects and legend:  # once: the same legend under every table is noise in a terminal
             console.print(f"[dim]{score_legend()}[/dim]", highlight=False)

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from . import archive
-from . import geocaching
-from . import mfa
+from . import archive, geocaching, mfa
 
 INCIDENTS: dict[str, Callable[..., dict]] = {
     "archive": archive.generate,

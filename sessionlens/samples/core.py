@@ -21,9 +21,9 @@ UTC = timezone.utc
 BROWSERS = [
     "Mozilla/5.0 (X11; Linux x86_64; rv:117.0) Gecko/20100101 Firefox/117.0",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/116.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Safari/605.1.15",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/116.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Safari/605.1.15",  # noqa: E501
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",  # noqa: E501
+    "Mozilla/5.0 (Linux; Android 13; Pixel 7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/116.0.0.0 Mobile Safari/537.36",  # noqa: E501
 ]
 
 
@@ -90,7 +90,7 @@ class Cookies:
 def make_users(rng: random.Random, n: int, prefix: str = "u") -> list[User]:
     users = []
     for i in range(n):
-        ip = f"{rng.choice([23, 31, 45, 62, 78, 81, 92, 109, 151, 176, 185, 203])}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        ip = f"{rng.choice([23, 31, 45, 62, 78, 81, 92, 109, 151, 176, 185, 203])}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"  # noqa: E501
         users.append(User(uid=f"{prefix}{100000 + i}", ip=ip, ua=rng.choice(BROWSERS), weight=rng.paretovariate(1.3)))
     return users
 
@@ -161,5 +161,5 @@ def nginx_edge_line(r: dict) -> str:
     return (
         f'{r["ip"]} - - [{ts_local(r["ts"])}] "{r["method"]} {r["uri"]} HTTP/1.1" {r["status"]} {r["bytes"]} '
         f'"{q(r.get("referer"))}" "{q(r["ua"])}" {r["latency"]:.3f} {r["host"]} {r["version"]} '
-        f'"{q(r.get("cookie"))}" "{q(r.get("edge"))}" "{q(r.get("cache"))}" "{q(r.get("user_hdr"))}" "{q(r.get("location"))}"'
+        f'"{q(r.get("cookie"))}" "{q(r.get("edge"))}" "{q(r.get("cache"))}" "{q(r.get("user_hdr"))}" "{q(r.get("location"))}"'  # noqa: E501
     )

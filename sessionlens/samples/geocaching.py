@@ -19,7 +19,19 @@ import random
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .core import UTC, Cookies, arrivals, cumulative, iso, iso_ms, make_users, open_out, pick_user, write_json, write_jsonl
+from .core import (
+    UTC,
+    Cookies,
+    arrivals,
+    cumulative,
+    iso,
+    iso_ms,
+    make_users,
+    open_out,
+    pick_user,
+    write_json,
+    write_jsonl,
+)
 
 DAY = datetime(2022, 6, 21, tzinfo=UTC)
 START, END = DAY - timedelta(days=2), DAY + timedelta(days=1)
@@ -152,7 +164,7 @@ def generate(out: Path, seed: int = 7, scale: float = 1.0) -> dict:
         "incident": "geocaching-2022",
         "format": "cloudflare-http-requests + app-events",
         "window": {"start": iso(START), "end": iso(END)},
-        "spike": {"onset_after": iso(UPGRADE - timedelta(minutes=1)), "onset_before": iso(UPGRADE + timedelta(minutes=8)),
+        "spike": {"onset_after": iso(UPGRADE - timedelta(minutes=1)), "onset_before": iso(UPGRADE + timedelta(minutes=8)),  # noqa: E501
                   "ends_after": iso(REVOKE), "ends_before": iso(FIXED + timedelta(minutes=30))},
         "cause": "config-apt-upgrade",
         "anomalies": [

@@ -22,7 +22,19 @@ import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from .core import UTC, Cookies, arrivals, cumulative, iso, iso_ms, make_users, open_out, pick_user, write_json, write_jsonl
+from .core import (
+    UTC,
+    Cookies,
+    arrivals,
+    cumulative,
+    iso,
+    iso_ms,
+    make_users,
+    open_out,
+    pick_user,
+    write_json,
+    write_jsonl,
+)
 
 DAY = datetime(2024, 3, 5, tzinfo=UTC)
 START, END = DAY - timedelta(days=1), DAY + timedelta(days=1)
@@ -58,7 +70,7 @@ class RailsLog:
         rid = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         pid = rng.choice(PIDS[host])
         ms = ms if ms is not None else round(rng.lognormvariate(3.2, 0.6), 1)
-        reason = {200: "OK", 302: "Found", 401: "Unauthorized", 422: "Unprocessable Entity", 500: "Internal Server Error"}[status]
+        reason = {200: "OK", 302: "Found", 401: "Unauthorized", 422: "Unprocessable Entity", 500: "Internal Server Error"}[status]  # noqa: E501
 
         def line(dt, sev, level, msg):
             stamp = (t + timedelta(milliseconds=dt)).strftime("%Y-%m-%dT%H:%M:%S.%f")
@@ -70,9 +82,9 @@ class RailsLog:
         ]
         if note:
             out.append(line(ms / 2, "W", "WARN", note))
-        out.append(line(ms, "I", "INFO", f"Completed {status} {reason} in {ms:.0f}ms (Views: {ms / 3:.1f}ms | ActiveRecord: {ms / 5:.1f}ms | Allocations: {rng.randint(900, 30000)})"))
+        out.append(line(ms, "I", "INFO", f"Completed {status} {reason} in {ms:.0f}ms (Views: {ms / 3:.1f}ms | ActiveRecord: {ms / 5:.1f}ms | Allocations: {rng.randint(900, 30000)})"))  # noqa: E501
         if status == 500:
-            out.append(line(ms + 0.3, "F", "FATAL", "ActionView::Template::Error (undefined method `interceptors' for nil):"))
+            out.append(line(ms + 0.3, "F", "FATAL", "ActionView::Template::Error (undefined method `interceptors' for nil):"))  # noqa: E501
         self.lines[host].extend(out)
 
 
@@ -105,7 +117,7 @@ def generate(out: Path, seed: int = 7, scale: float = 1.0) -> dict:
         broken_logins = CLEAR <= t < PATCHED
         if u.logged_in and CLEAR <= t and u.uid not in invalidated and t < PATCHED:
             invalidated.add(u.uid)
-            log.request(t, host, u.ip, method, path, controller, 401, note="Your session expired. Please sign in again to continue.")
+            log.request(t, host, u.ip, method, path, controller, 401, note="Your session expired. Please sign in again to continue.")  # noqa: E501
             event(t, "session_invalid", u, reason="token_cleared")
             u.logged_in, u.cookie = False, None
             if LOOP_FIX <= t < RESTART and rng.random() < 0.35:
@@ -126,13 +138,13 @@ def generate(out: Path, seed: int = 7, scale: float = 1.0) -> dict:
             log.request(t, host, u.ip, method, path, controller, 500)
             continue
         if rng.random() < 0.0012:
-            log.request(t, host, u.ip, method, path, controller, 401, note="Your session expired. Please sign in again to continue.")
+            log.request(t, host, u.ip, method, path, controller, 401, note="Your session expired. Please sign in again to continue.")  # noqa: E501
             event(t, "session_expired", u)
             u.logged_in, u.cookie = False, None
             continue
         log.request(t, host, u.ip, method, path, controller, 200)
         if rng.random() < 0.008:
-            log.request(t + timedelta(seconds=3), host, u.ip, "DELETE", "/users/sign_out", "Devise::SessionsController#destroy", 302)
+            log.request(t + timedelta(seconds=3), host, u.ip, "DELETE", "/users/sign_out", "Devise::SessionsController#destroy", 302)  # noqa: E501
             event(t + timedelta(seconds=3), "logout", u)
             u.logged_in, u.cookie = False, None
 
@@ -161,7 +173,7 @@ def generate(out: Path, seed: int = 7, scale: float = 1.0) -> dict:
         "format": "rails + app-events",
         "window": {"start": iso(START), "end": iso(END)},
         "spike": {"onset_after": iso(CLEAR - timedelta(minutes=1)), "onset_before": iso(CLEAR + timedelta(minutes=6)),
-                  "ends_after": iso(PATCHED - timedelta(minutes=30)), "ends_before": iso(PATCHED + timedelta(minutes=40))},
+                  "ends_after": iso(PATCHED - timedelta(minutes=30)), "ends_before": iso(PATCHED + timedelta(minutes=40))},  # noqa: E501
         "cause": "maint-clear-tokens",
         "anomalies": [
             {"kind": "mass_invalidation", "at": iso(CLEAR), "explained_by": "maint-clear-tokens"},
@@ -200,7 +212,7 @@ def _write_markers(markers: Path) -> None:
         {"id": 2208, "time": int(BROKEN_FIX.timestamp() * 1000), "timeEnd": int(BROKEN_FIX.timestamp() * 1000),
          "tags": ["deploy", "frontend"], "text": "deploy-2208: axios interceptor clears invalid session tokens"},
         {"id": 2209, "time": int(LOOP_FIX.timestamp() * 1000), "timeEnd": int(LOOP_FIX.timestamp() * 1000),
-         "tags": ["deploy", "frontend"], "text": "deploy-2209: missing reference fixed; client logout when token rejected"},
+         "tags": ["deploy", "frontend"], "text": "deploy-2209: missing reference fixed; client logout when token rejected"},  # noqa: E501
         {"id": 2210, "time": int(PATCHED.timestamp() * 1000), "timeEnd": int(PATCHED.timestamp() * 1000),
          "tags": ["deploy"], "text": "deploy-2210: logout logic removed, session patch redeployed"},
     ])
@@ -208,8 +220,8 @@ def _write_markers(markers: Path) -> None:
     with open(markers / "maintenance.csv", "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["id", "at", "end", "kind", "label", "scope", "detail"])
-        w.writerow(["maint-clear-tokens", iso(CLEAR), "", "maintenance", "Clear all session tokens before MFA rollout", "", ""])
-        w.writerow(["maint-restart", iso(RESTART), iso(RESTORED), "maintenance", "Scheduled 2 PM server restart", "", "restart failed"])
+        w.writerow(["maint-clear-tokens", iso(CLEAR), "", "maintenance", "Clear all session tokens before MFA rollout", "", ""])  # noqa: E501
+        w.writerow(["maint-restart", iso(RESTART), iso(RESTORED), "maintenance", "Scheduled 2 PM server restart", "", "restart failed"])  # noqa: E501
     write_json(markers / "honeycomb_markers.json", [
         {"id": "flag-mfa-enrollment", "start_time": int(MFA_ON.timestamp()), "type": "feature_flag",
          "message": "MFA enrolment enabled for staff accounts", "url": ""},

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
-from .core import UTC, BROWSERS, iso, nginx_edge_line, open_out, write_json, write_jsonl
+from .core import BROWSERS, UTC, iso, nginx_edge_line, open_out, write_json, write_jsonl
 
 START = datetime(2024, 5, 6, tzinfo=UTC)
 HOSTS = ["web01", "web02", "web03", "web04", "web05", "web06", "web07", "web08"]
@@ -36,24 +36,24 @@ def simulate(out: Path, seed: int, days: int, per_second: float,
     """
     hosts = hosts or HOSTS
     rng = random.Random(seed)
-    ips = [f"{rng.randint(11, 220)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randint(1, 254)}" for _ in range(clients)]
+    ips = [f"{rng.randint(11, 220)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randint(1, 254)}" for _ in range(clients)]  # noqa: E501
     n = 0
     with open_out(out / "logs" / "access.log") as fh:
         t = START
         end = START + timedelta(days=days)
         while t < end:
             hour = t.hour + t.minute / 60
-            lam = per_second * 60 * traffic(t) * (0.35 + 0.65 * (1 + __import__("math").cos((hour - 15) / 24 * 6.283)) / 2)
-            count = max(0, int(rng.gauss(lam, lam ** 0.5))) if lam > 30 else sum(1 for _ in range(int(lam * 3)) if rng.random() < 1 / 3)
+            lam = per_second * 60 * traffic(t) * (0.35 + 0.65 * (1 + __import__("math").cos((hour - 15) / 24 * 6.283)) / 2)  # noqa: E501
+            count = max(0, int(rng.gauss(lam, lam ** 0.5))) if lam > 30 else sum(1 for _ in range(int(lam * 3)) if rng.random() < 1 / 3)  # noqa: E501
             for ts in sorted(t + timedelta(seconds=rng.random() * 60) for _ in range(count)):
                 host = rng.choice(hosts)
                 ip = rng.choice(ips)
                 post = rng.random() < 0.1
                 failed = rng.random() < (post_error if post and post_error else error)(ts, host, ip)
                 status = (422 if post else 302) if failed else 200
-                r = {"ts": ts, "ip": ip, "ua": BROWSERS[_stable(ip) % len(BROWSERS)], "method": "POST" if post else "GET",
+                r = {"ts": ts, "ip": ip, "ua": BROWSERS[_stable(ip) % len(BROWSERS)], "method": "POST" if post else "GET",  # noqa: E501
                      "uri": f"/items/{rng.randint(1, 9999)}", "status": status, "bytes": rng.randint(200, 9000),
-                     "latency": rng.uniform(0.01, 0.3), "host": host, "version": version(ts, host) if version else "v2.3.0", "cookie": f"sess{_stable(ip) % 10**8:08d}xyzABC",
+                     "latency": rng.uniform(0.01, 0.3), "host": host, "version": version(ts, host) if version else "v2.3.0", "cookie": f"sess{_stable(ip) % 10**8:08d}xyzABC",  # noqa: E501
                      "edge": "on", "cache": "dynamic",
                      "location": "/login?reason=expired" if failed and not post else None}
                 fh.write(nginx_edge_line(r) + "\n")
@@ -68,7 +68,7 @@ def _stable(text: str) -> int:
 
 
 def _marker(cid: str, at: datetime, kind: str, label: str, **scope) -> dict:
-    d = {"id": cid, "at": iso(at), "kind": kind, "label": label}
+    d: dict[str, object] = {"id": cid, "at": iso(at), "kind": kind, "label": label}
     if scope:
         d["scope"] = scope
     return d
@@ -76,8 +76,8 @@ def _marker(cid: str, at: datetime, kind: str, label: str, **scope) -> dict:
 
 def surge(out: Path, seed: int = 1, scale: float = 1.0) -> dict:
     """Traffic triples for two hours; the error rate does not move: no spike."""
-    simulate(out, seed, 2, 0.4 * scale, lambda t: 3.0 if _at(1, 13) <= t < _at(1, 15) else 1.0, lambda t, h, c: BASE_ERROR)
-    write_jsonl(out / "markers" / "changes.jsonl", [_marker("campaign-email", _at(1, 12, 55), "other", "Newsletter sent")])
+    simulate(out, seed, 2, 0.4 * scale, lambda t: 3.0 if _at(1, 13) <= t < _at(1, 15) else 1.0, lambda t, h, c: BASE_ERROR)  # noqa: E501
+    write_jsonl(out / "markers" / "changes.jsonl", [_marker("campaign-email", _at(1, 12, 55), "other", "Newsletter sent")])  # noqa: E501
     return {"spikes": 0}
 
 
@@ -85,7 +85,7 @@ def late_change(out: Path, seed: int = 2, scale: float = 1.0) -> dict:
     """Errors rise at 14:00; a config change at 14:12 is a response, not the cause."""
     spike = lambda t, h, c: 0.08 if _at(1, 14) <= t < _at(1, 15) else BASE_ERROR  # noqa: E731
     simulate(out, seed, 2, 0.4 * scale, lambda t: 1.0, spike)
-    write_jsonl(out / "markers" / "changes.jsonl", [_marker("config-late", _at(1, 14, 12), "config", "Raise session TTL")])
+    write_jsonl(out / "markers" / "changes.jsonl", [_marker("config-late", _at(1, 14, 12), "config", "Raise session TTL")])  # noqa: E501
     return {"spikes": 1, "onset_after": iso(_at(1, 13, 55)), "onset_before": iso(_at(1, 14, 6)), "explained_by": None,
             "roles": {"config-late": "response"}}
 
@@ -113,7 +113,7 @@ def stale_cookies(out: Path, seed: int = 4, scale: float = 1.0) -> dict:
             ip = rng.choice(replayers)
             fh.write(nginx_edge_line({
                 "ts": t, "ip": ip, "ua": "python-requests/2.31", "method": "POST", "uri": "/api/sync", "status": 422,
-                "bytes": 120, "latency": 0.01, "host": rng.choice(HOSTS), "version": "v2.3.0", "cookie": f"stale{_stable(ip)}",
+                "bytes": 120, "latency": 0.01, "host": rng.choice(HOSTS), "version": "v2.3.0", "cookie": f"stale{_stable(ip)}",  # noqa: E501
                 "edge": "on", "cache": "dynamic"}) + "\n")
             t += timedelta(seconds=rng.uniform(2, 6) / max(scale, 0.1))
     write_jsonl(out / "markers" / "changes.jsonl", [
@@ -136,7 +136,7 @@ def nightly(out: Path, seed: int = 5, scale: float = 1.0) -> dict:
 
     simulate(out, seed, 4, 0.3 * scale, lambda t: 1.0, err)
     write_jsonl(out / "markers" / "changes.jsonl", [_marker("deploy-900", _at(3, 14, 58), "deploy", "v2.5.0")])
-    return {"spikes": 1, "onset_after": iso(_at(3, 14, 55)), "onset_before": iso(_at(3, 15, 6)), "explained_by": "deploy-900"}
+    return {"spikes": 1, "onset_after": iso(_at(3, 14, 55)), "onset_before": iso(_at(3, 15, 6)), "explained_by": "deploy-900"}  # noqa: E501
 
 
 def two_spikes(out: Path, seed: int = 6, scale: float = 1.0) -> dict:
@@ -162,7 +162,7 @@ def quiet(out: Path, seed: int = 7, scale: float = 1.0) -> dict:
     """A quiet day with several harmless changes: no spike."""
     simulate(out, seed, 2, 0.4 * scale, lambda t: 1.0, lambda t, h, c: BASE_ERROR)
     write_jsonl(out / "markers" / "changes.jsonl", [
-        _marker("deploy-q1", _at(1, 10), "deploy", "v2.3.1"), _marker("flag-q2", _at(1, 12), "feature_flag", "dark mode"),
+        _marker("deploy-q1", _at(1, 10), "deploy", "v2.3.1"), _marker("flag-q2", _at(1, 12), "feature_flag", "dark mode"),  # noqa: E501
         _marker("cache-q3", _at(1, 15), "cache", "purge"),
     ])
     return {"spikes": 0}

@@ -16,8 +16,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable
 
-from .core import (BROWSERS, Cookies, arrivals, cumulative, iso, make_users, nginx_edge_line, open_out, pick_user,
-                   write_json, write_jsonl)
+from .core import (
+    BROWSERS,
+    Cookies,
+    arrivals,
+    cumulative,
+    iso,
+    make_users,
+    nginx_edge_line,
+    open_out,
+    pick_user,
+    write_json,
+    write_jsonl,
+)
 from .traps import HOSTS, START, _at, _marker
 
 ROUTES = [

@@ -1,22 +1,35 @@
-"""What every anomaly detector shares: a name, settings, and the cause lookup."""
+"""What every anomaly detector shares: a name, its settings, and the cause lookup."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
+from typing import ClassVar, Generic, TypeVar
 
-from ...changes.store import Change, iso
+from ...changes.model import Change
+from ...lake.engine import Engine
+from .result import Anomaly
+
+S = TypeVar("S")
 
 
-class Detector:
-    """An anomaly detector. Subclasses set ``name`` and implement ``detect``."""
+class Detector(ABC, Generic[S]):
+    """An anomaly detector.
 
-    name = "base"
+    Subclasses set ``name`` (the anomaly kind they report) and
+    ``settings_class`` (a frozen dataclass whose defaults are the documented
+    thresholds), and implement ``detect``.
+    """
 
-    def __init__(self, settings=None):
-        self.settings = settings or self.Settings()  # type: ignore[attr-defined]
+    name: ClassVar[str] = "base"
+    settings_class: type[S]
 
-    def detect(self, con, since: datetime, until: datetime, changes: list[Change]) -> list[dict]:
-        raise NotImplementedError
+    def __init__(self, settings: S | None = None) -> None:
+        self.settings: S = settings if settings is not None else self.settings_class()
+
+    @abstractmethod
+    def detect(self, engine: Engine, since: datetime, until: datetime, changes: list[Change]) -> list[Anomaly]:
+        """The anomalies found between ``since`` and ``until``, each with its most likely cause among ``changes``."""
 
 
 def nearest_cause(changes: list[Change], start: datetime, lookback: timedelta = timedelta(hours=2),
@@ -51,6 +64,3 @@ def nearest_cause(changes: list[Change], start: datetime, lookback: timedelta = 
     when = f"{minutes:.0f} min after" if minutes >= 1 else "as soon as"
     return best.id, f"began {when} {best.id} ({best.kind}: {best.label})"
 
-
-def window(first: datetime, last: datetime) -> dict:
-    return {"start": iso(first), "end": iso(last)}

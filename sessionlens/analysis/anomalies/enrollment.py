@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...lake import sql as queries
-from ...changes.store import iso
+from ...lake.engine import Engine
 from .base import Detector, nearest_cause
+from .result import Anomaly, CrossAccountEnrollmentAnomaly
 
 
 @dataclass(frozen=True)
@@ -14,20 +14,20 @@ class EnrollmentSettings:
     min_users: int = 3  # accounts sharing one device key
 
 
-class CrossAccountEnrollment(Detector):
+class CrossAccountEnrollment(Detector[EnrollmentSettings]):
     name = "cross_account_enrollment"
-    Settings = EnrollmentSettings
+    settings_class = EnrollmentSettings
 
-    def detect(self, con, since, until, changes):
-        found = queries.run(con, "anomaly_shared_devices", {"since": since, "until": until,
-                                                            "min_users": self.settings.min_users})
-        out = []
+    def detect(self, engine: Engine, since, until, changes) -> list[Anomaly]:
+        found = engine.run("anomaly_shared_devices", {"since": since, "until": until,
+                                                      "min_users": self.settings.min_users})
+        out: list[Anomaly] = []
         for r in found.iter_rows(named=True):
             cause, why = nearest_cause(changes, r["first_seen"])
             minutes = (r["last_seen"] - r["first_seen"]).total_seconds() / 60
             evidence = [f"device {r['device_key']} enrolled on {r['users']} accounts within {minutes:.0f} min"]
             if why:
                 evidence.append(why)
-            out.append({"kind": self.name, "start": iso(r["first_seen"]), "end": iso(r["last_seen"]),
-                        "device": r["device_key"], "users": r["users"], "explained_by": cause, "evidence": evidence})
+            out.append(CrossAccountEnrollmentAnomaly(start=r["first_seen"], end=r["last_seen"], device=r["device_key"],
+                                                     users=r["users"], explained_by=cause, evidence=evidence))
         return out

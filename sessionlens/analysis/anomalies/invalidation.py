@@ -30,8 +30,10 @@ from statistics import median
 
 import polars as pl
 
-from ...lake import sql as queries
-from .base import Detector, nearest_cause, window
+from ...changes.model import Change, iso
+from ...lake.engine import Engine
+from .base import Detector, nearest_cause
+from .result import Anomaly, MassInvalidationAnomaly
 
 # Change kinds that can wipe sessions by themselves; preferred as the cause
 # over a later change of another kind.
@@ -124,78 +126,81 @@ def is_routine(burst: Burst, others: list[Burst], data_start: datetime, data_end
     return len(days_with) >= 1 and 2 * len(days_with) >= covered
 
 
-class MassInvalidation(Detector):
+class MassInvalidation(Detector[InvalidationSettings]):
     name = "mass_invalidation"
-    Settings = InvalidationSettings
+    settings_class = InvalidationSettings
 
-    def detect(self, con, since, until, changes):
-        found = self._from_events(con, since, until, changes)
-        for a in self._from_requests(con, since, until, changes):
-            same = [f for f in found if f["_first"] - self._step() <= a["_last"] and a["_first"] <= f["_last"] + self._step()]
+    def detect(self, engine: Engine, since: datetime, until: datetime, changes: list[Change]) -> list[Anomaly]:
+        found = self._from_events(engine, since, until, changes)
+        for a in self._from_requests(engine, since, until, changes):
+            same = [f for f in found if f.start - self._step() <= a.end and a.start <= f.end + self._step()]
             if not same:
                 found.append(a)
                 continue
             # one burst seen in both sources: reported once, from the events (they name users)
             f = same[0]
-            f["sources"] = ["app_events", "access_logs"]
-            f["evidence"].append(f"access logs agree: {a['sessions']} valid sessions failed for the first time")
-            for k in ("sessions", "clients"):
-                if not f.get(k):
-                    f[k] = a[k]
-        for f in found:
-            del f["_first"], f["_last"]
-        return sorted(found, key=lambda f: f["start"])
+            f.sources = ["app_events", "access_logs"]
+            f.evidence.append(f"access logs agree: {a.sessions} valid sessions failed for the first time")
+            f.sessions = f.sessions or a.sessions
+            f.clients = f.clients or a.clients
+        # ordered as the contract's text sorts (to the second)
+        return sorted(found, key=lambda f: iso(f.start))
 
     def _step(self) -> timedelta:
         return timedelta(minutes=self.settings.window_minutes)
 
-    def _from_events(self, con, since, until, changes) -> list[dict]:
+    def _from_events(self, engine: Engine, since: datetime, until: datetime,
+                     changes: list[Change]) -> list[MassInvalidationAnomaly]:
         s, step = self.settings, self._step()
-        hits = queries.run(con, "anomaly_session_error_hits", {"since": since, "until": until, "window_minutes": s.window_minutes})
+        hits = engine.run("anomaly_session_error_hits", {"since": since, "until": until,
+                                                         "window_minutes": s.window_minutes})
         if hits.height == 0:
             return []
-        counts = dict(zip(hits["window_start"].to_list(), hits["hit"].to_list()))
+        counts = dict(zip(hits["window_start"].to_list(), hits["hit"].to_list(), strict=True))
         start = min(counts)  # windows are aligned to the epoch, not to `since`
         windows = max(int((until - since) / step), hits.height)
-        out = []
-        for b in find_bursts(counts, start, start + windows * step, step, s.min_users, s.baseline_multiple, s.quiet_windows):
-            stats = queries.run(con, "anomaly_errors_per_user", {"start": b.first, "end": b.last}).row(0, named=True)
+        out: list[MassInvalidationAnomaly] = []
+        bursts = find_bursts(counts, start, start + windows * step, step, s.min_users, s.baseline_multiple,
+                             s.quiet_windows)
+        for b in bursts:
+            stats = engine.run("anomaly_errors_per_user", {"start": b.first, "end": b.last}).row(0, named=True)
             per_user = stats["errors"] / max(stats["users"], 1)
             if per_user > s.max_errors_per_user:
                 continue  # the same users again and again: a sustained problem, not a wipe
             cause, why = nearest_cause(changes, b.first, slack=step, prefer=WIPING_KINDS)
-            evidence = [f"{stats['users']} users hit by session errors between {b.first:%Y-%m-%d %H:%M} and {b.last:%H:%M} UTC, "
+            evidence = [f"{stats['users']} users hit by session errors between {b.first:%Y-%m-%d %H:%M} "
+                        f"and {b.last:%H:%M} UTC, "
                         f"{stats['users_hit_once']} of them exactly once ({per_user:.2f} errors per user); "
-                        f"up to {b.peak} users in {s.window_minutes} min against usually {b.usual:.0f} per {s.window_minutes} min "
-                        "(from app events)"]
+                        f"up to {b.peak} users in {s.window_minutes} min against usually {b.usual:.0f} "
+                        f"per {s.window_minutes} min (from app events)"]
             if why:
                 evidence.append(why)
-            out.append({"kind": self.name, **window(b.first, b.last), "users": stats["users"],
-                        "sessions": stats["sessions"] or None, "clients": stats["clients"] or None,
-                        "peak_users": b.peak, "peak_window_seconds": int(step.total_seconds()),
-                        "explained_by": cause, "evidence": evidence, "sources": ["app_events"],
-                        "_first": b.first, "_last": b.last})
+            out.append(MassInvalidationAnomaly(
+                start=b.first, end=b.last, users=stats["users"], sessions=stats["sessions"] or None,
+                clients=stats["clients"] or None, peak_users=b.peak, peak_window_seconds=int(step.total_seconds()),
+                explained_by=cause, evidence=evidence, sources=["app_events"]))
         return out
 
-    def _from_requests(self, con, since, until, changes) -> list[dict]:
+    def _from_requests(self, engine: Engine, since: datetime, until: datetime,
+                       changes: list[Change]) -> list[MassInvalidationAnomaly]:
         s, step = self.settings, self._step()
         read_from = since - s.history
-        data_start, data_end, horizon = queries.run(con, "session_key_span", {"since": read_from, "until": until}).row(0)
+        data_start, data_end, horizon = engine.run("session_key_span", {"since": read_from, "until": until}).row(0)
         if data_start is None:
             return []
         # one scan: the valid sessions that failed, read up to the end of the data (not of the window:
         # a narrowed window must not make a session that recovered at 17:05 look wiped)
         horizon = horizon + step if horizon else until
-        failed = queries.run(con, "anomaly_failed_sessions", {"since": read_from, "until": max(until, horizon)})
+        failed = engine.run("anomaly_failed_sessions", {"since": read_from, "until": max(until, horizon)})
         hits = (failed.filter(pl.col("first_error") < until)
                 .group_by(pl.col("first_error").dt.truncate(f"{s.window_minutes}m").alias("window_start"))
                 .agg(pl.len().alias("hit")).sort("window_start"))
         if hits.height == 0:
             return []
-        counts = dict(zip(hits["window_start"].to_list(), hits["hit"].to_list()))
+        counts = dict(zip(hits["window_start"].to_list(), hits["hit"].to_list(), strict=True))
         first = min(counts)
         bursts = find_bursts(counts, first, data_end + step, step, s.min_sessions, s.baseline_multiple, s.quiet_windows)
-        out = []
+        out: list[MassInvalidationAnomaly] = []
         # history-only bursts set the usual level; one at this time every day is a scheduled purge or TTL
         candidates = [b for b in bursts if since - step < b.first < until
                       and not is_routine(b, bursts, data_start, data_end, s.routine_slack)]
@@ -216,14 +221,15 @@ class MassInvalidation(Detector):
                         f"{st['dead']} of them never worked again and {st['young']} had been opened after it began; "
                         f"held by {st['clients']} client addresses and "
                         + (f"{st['users']} signed-in users" if known_users else
-                           f"{st['browsers']} browsers (address + user agent), counted as users: the logs name no signed-in user")]
+                           f"{st['browsers']} browsers (address + user agent), counted as users: "
+                           "the logs name no signed-in user")]
             if why:
                 evidence.append(why)
-            out.append({"kind": self.name, **window(b.first, b.last), "users": st["users"] if known_users else st["browsers"],
-                        "users_estimated": not known_users, "sessions": n, "clients": st["clients"],
-                        "peak_sessions": b.peak, "peak_window_seconds": int(step.total_seconds()),
-                        "explained_by": cause, "evidence": evidence, "sources": ["access_logs"],
-                        "_first": b.first, "_last": b.last})
+            out.append(MassInvalidationAnomaly(
+                start=b.first, end=b.last, users=st["users"] if known_users else st["browsers"],
+                users_estimated=not known_users, sessions=n, clients=st["clients"], peak_sessions=b.peak,
+                peak_window_seconds=int(step.total_seconds()), explained_by=cause, evidence=evidence,
+                sources=["access_logs"]))
         return out
 
 

@@ -17,9 +17,12 @@ for ``solo_cycles`` cycles.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
 
-from ...lake import sql as queries
-from .base import Detector, nearest_cause, window
+from ...lake.engine import Engine
+from .base import Detector, nearest_cause
+from .result import Anomaly, LogoutLoopAnomaly
 
 
 @dataclass(frozen=True)
@@ -31,24 +34,25 @@ class LoopSettings:
     min_logout_share: float = 0.1  # access logs: logouts among the client's requests while looping
 
 
-class LogoutLoop(Detector):
+class LogoutLoop(Detector[LoopSettings]):
     name = "logout_loop"
-    Settings = LoopSettings
+    settings_class = LoopSettings
 
-    def detect(self, con, since, until, changes):
+    def detect(self, engine: Engine, since, until, changes) -> list[Anomaly]:
         s = self.settings
-        from_events = con.sql("SELECT count(*) FROM events WHERE event = 'logout'").fetchall()[0][0] > 0
-        looping = queries.run(con, "anomaly_logout_cycles", {"since": since, "until": until, "window_minutes": s.window_minutes,
-                                                             "min_cycles": s.min_cycles, "from_events": from_events})
+        from_events = engine.one("logout_events")[0] > 0
+        looping = engine.run("anomaly_logout_cycles", {"since": since, "until": until,
+                                                       "window_minutes": s.window_minutes,
+                                                       "min_cycles": s.min_cycles, "from_events": from_events})
         if not from_events and looping.height:
             looping = looping.filter(looping["logouts"] >= s.min_logout_share * looping["requests"].fill_null(0))
         # one person logging out and in five times in ten minutes is a person, not a loop
-        if looping.height == 0 or (looping.height < s.min_clients and int(looping["cycles"].max()) < s.solo_cycles):
+        max_cycles = int(cast(int, looping["cycles"].max())) if looping.height else 0
+        if looping.height == 0 or (looping.height < s.min_clients and max_cycles < s.solo_cycles):
             return []
         clients = looping.height
-        first, last = looping["first_ts"].min(), looping["last_ts"].max()
-        max_cycles = int(looping["cycles"].max())
-        median_cycles = float(looping["cycles"].median())
+        first, last = cast(datetime, looping["first_ts"].min()), cast(datetime, looping["last_ts"].max())
+        median_cycles = float(cast(float, looping["cycles"].median()))
         cause, why = nearest_cause(changes, first)
         source = "logout events" if from_events else "requests to logout routes"
         period = f"{s.window_minutes} min"
@@ -63,7 +67,6 @@ class LogoutLoop(Detector):
         if not users:
             users = clients  # each looping client is one browser: one person at it
             evidence.append("users counted as looping clients (one person at each): the logouts name no user")
-        return [{"kind": self.name, **window(first, last), "clients": clients, "users": users, "sessions": sessions,
-                 "max_cycles": max_cycles, "period_seconds": s.window_minutes * 60,
-                 "total_cycles": int(looping["logouts"].sum()),
-                 "explained_by": cause, "evidence": evidence}]
+        return [LogoutLoopAnomaly(start=first, end=last, clients=clients, users=users, sessions=sessions,
+                                  max_cycles=max_cycles, window_seconds=s.window_minutes * 60,
+                                  total_cycles=int(looping["logouts"].sum()), explained_by=cause, evidence=evidence)]

@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ...lake import sql as queries
-from .base import Detector, nearest_cause, window
+from ...lake.engine import Engine
+from .base import Detector, nearest_cause
+from .result import Anomaly, SessionSharingAnomaly
 
 
 @dataclass(frozen=True)
@@ -31,16 +32,16 @@ class SharingSettings:
     max_candidates: int = 2000  # sessions examined window by window, most spread first
 
 
-class SessionSharing(Detector):
+class SessionSharing(Detector[SharingSettings]):
     name = "session_sharing"
-    Settings = SharingSettings
+    settings_class = SharingSettings
 
-    def detect(self, con, since, until, changes):
+    def detect(self, engine: Engine, since, until, changes) -> list[Anomaly]:
         s = self.settings
         params = {"since": since, "until": until, "min_users": s.min_users, "window_minutes": s.window_minutes,
                   "min_clients": s.min_clients, "min_agents": s.min_agents, "max_candidates": s.max_candidates}
-        by_user = queries.run(con, "anomaly_shared_sessions", params)
-        by_client = queries.run(con, "anomaly_session_clients", params)
+        by_user = engine.run("anomaly_shared_sessions", params)
+        by_client = engine.run("anomaly_session_clients", params)
         # (first, last, session, user keys, clients, browsers)
         found = [(r["first_seen"], r["last_seen"], r["session_key"], set(r["user_keys"]), r["clients"], None)
                  for r in by_user.iter_rows(named=True)]
@@ -54,7 +55,7 @@ class SessionSharing(Detector):
                 incidents[-1].append(f)
             else:
                 incidents.append([f])
-        out = []
+        out: list[Anomaly] = []
         for group in incidents:
             first, last = min(f[0] for f in group), max(f[1] for f in group)
             users = set().union(*(f[3] for f in group))
@@ -62,8 +63,8 @@ class SessionSharing(Detector):
             browsers = sum(f[5] or 0 for f in group if not f[3])
             cause, why = nearest_cause(changes, first)
             if users:
-                evidence = [f"{len(group)} session(s) used by {len(users)} distinct users from {clients} client addresses "
-                            f"between {first:%Y-%m-%d %H:%M} and {last:%H:%M} UTC"]
+                evidence = [f"{len(group)} session(s) used by {len(users)} distinct users "
+                            f"from {clients} client addresses between {first:%Y-%m-%d %H:%M} and {last:%H:%M} UTC"]
             else:
                 # no identity in the logs: each browser on the cookie is taken for a person
                 evidence = [f"{len(group)} session(s) used from up to {clients} client addresses at once "
@@ -74,10 +75,11 @@ class SessionSharing(Detector):
                 evidence.append(f"and {browsers} browsers (address + user agent) on shared sessions that name no user")
             if why:
                 evidence.append(why)
-            out.append({"kind": self.name, **window(first, last), "sessions": len(group),
-                        # sessions with no identity add their browsers, each taken for a person
-                        "users": len(users) + browsers, "users_estimated": browsers > 0,
-                        "clients": clients, "explained_by": cause, "evidence": evidence,
-                        # keyed hashes: who to tell, without naming anyone in the report
-                        "user_keys": sorted(users)})
+            out.append(SessionSharingAnomaly(
+                start=first, end=last, sessions=len(group),
+                # sessions with no identity add their browsers, each taken for a person
+                users=len(users) + browsers, users_estimated=browsers > 0, clients=clients,
+                explained_by=cause, evidence=evidence,
+                # keyed hashes: who to tell, without naming anyone in the report
+                user_keys=sorted(users)))
         return out

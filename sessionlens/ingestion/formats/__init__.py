@@ -12,13 +12,18 @@ import re
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
+from typing import Sequence, TypeVar
 
-from ...errors import DetectionError, FormatError
-from .access import ApacheParser, NginxParser
+from ...errors import DetectionError, FormatError, InputError
+from .access import AccessLogParser, ApacheParser, NginxParser
 from .applog import AppLogParser
 from .base import FileJob, Parser, Sample
-from .jsonlines import AppEventsParser, CloudflareParser, JsonLinesParser
+from .cloudflare import CloudflareParser
+from .extend import extend
+from .jsonlines import AppEventsParser, JsonLinesParser, parse_json_map
 from .rails import RailsParser
+from .regexfmt import RegexParser
+from .w3c import W3CParser
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -82,20 +87,44 @@ def make_parser(
     if family == "applog":
         return AppLogParser(name, description, samples)
     if family == "regex":
-        from .regexfmt import RegexParser
-
         return RegexParser(name, description, samples, spec=spec)
     if family == "w3c":
-        from .w3c import W3CParser
-
         return W3CParser(name, description, samples, spec=spec)
     raise FormatError(f"unknown format family {family!r} (known: {', '.join(FAMILIES)})")
+
+
+def build_parser(
+    fmt: str | None = None,
+    nginx_format: str | None = None,
+    apache_format: str | None = None,
+    json_map: str | None = None,
+) -> Parser | None:
+    """The parser the user asked for, or None to detect per file.
+
+    Raises:
+        InputError: more than one of the format options is given.
+        FormatError: an unknown format name or an invalid template.
+    """
+    chosen = [x for x in (fmt, nginx_format, apache_format) if x]
+    if len(chosen) > 1:
+        raise InputError("give at most one of --format, --nginx-format and --apache-format")
+    mapping = parse_json_map(json_map)
+    if nginx_format:
+        return make_parser("nginx", "nginx-custom", nginx_format)
+    if apache_format:
+        return make_parser("apache", "apache-custom", apache_format)
+    if fmt:
+        return get_spec(fmt).parser(mapping)
+    if mapping:
+        return make_parser("jsonl", "json-mapped", json_map=mapping)
+    return None
 
 
 def load_specs() -> list[FormatSpec]:
     """Every built-in format spec, highest detection priority first."""
     specs = []
-    for entry in sorted(resources.files("sessionlens.ingestion.formats").joinpath("specs").iterdir(), key=lambda p: p.name):
+    folder = resources.files("sessionlens.ingestion.formats").joinpath("specs")
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         if not entry.name.endswith(".toml"):
             continue
         data = tomllib.loads(entry.read_text())
@@ -162,7 +191,10 @@ def detect(lines: list[str], json_map: dict[str, str] | None = None) -> Parser:
 _APACHE_MARKS = re.compile(r'" [1-5][0-9]{2} - |\\"')
 
 
-def _nginx_or_apache(tied: list[Parser], lines: list[str]) -> Parser:
+P = TypeVar("P", bound=Parser)
+
+
+def _nginx_or_apache(tied: Sequence[P], lines: list[str]) -> P:
     families = {p.family for p in tied}
     if {"nginx", "apache"} <= families:
         want = "apache" if any(_APACHE_MARKS.search(line) for line in lines) else "nginx"
@@ -171,10 +203,7 @@ def _nginx_or_apache(tied: list[Parser], lines: list[str]) -> Parser:
 
 
 def _with_trailing_fields(scored: list, lines: list[str]) -> Parser | None:
-    from .access import AccessLogParser
-    from .extend import extend
-
-    shares = []
+    shares: list[tuple[float, int, AccessLogParser]] = []
     for _, priority, parser in scored:
         if isinstance(parser, AccessLogParser):
             matched = [t for t in (parser.trailing_fields([line]) for line in lines) if t is not None]
@@ -194,4 +223,5 @@ def _with_trailing_fields(scored: list, lines: list[str]) -> Parser | None:
     return parser
 
 
-__all__ = ["FileJob", "FormatSpec", "Parser", "Sample", "detect", "get_spec", "load_specs", "make_parser"]
+__all__ = ["FileJob", "FormatSpec", "Parser", "Sample", "build_parser", "detect", "get_spec", "load_specs",
+           "make_parser"]

@@ -14,7 +14,9 @@ from typing import Iterator
 
 import duckdb
 
+from ...sqltext import literal, literal_list
 from ..normalise import complete_raw
+from ..reader import compression_of, iter_line_chunks
 from .base import Batch, FallBack, FileJob, Parser, Sample, lines_relation
 from .fields import access_raw_sql
 from .template import Template, column_value_sql, compile_apache, compile_nginx, line_regex
@@ -22,7 +24,6 @@ from .template import Template, column_value_sql, compile_apache, compile_nginx,
 
 class AccessLogParser(Parser):
     """Parses lines written from a template; subclasses compile the template."""
-
 
     def __init__(self, name: str, template: Template, description: str = "", samples: list[Sample] | None = None):
         super().__init__(name, description, samples)
@@ -65,15 +66,13 @@ class AccessLogParser(Parser):
             yield from self.slow_batches(con, job)
 
     def slow_batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
-        from ..reader import iter_line_chunks
-
         for first, text in iter_line_chunks(job.path, job.start_byte, job.first_line, job.chunk_bytes):
             lines_relation(con, first, text)
             yield self._regex_batch(con, "lines", job)
 
     def _regex_batch(self, con: duckdb.DuckDBPyConnection, table: str, job: FileJob) -> Batch:
         names = [f"v_{i}" for i in range(len(self.regex_names))]
-        struct = f"regexp_extract(line, '{_esc(self.regex)}', [{', '.join(repr(n) for n in [*names, 'trail'])}])"
+        struct = f"regexp_extract(line, {literal(self.regex)}, {literal_list([*names, 'trail'])})"
         # Lines with fields the layout does not name are stored, and counted
         # for a warning: the extras are lost, and the user can name them.
         trailing = con.execute(
@@ -83,13 +82,14 @@ class AccessLogParser(Parser):
         if trailing:
             job.warn(f"lines carry fields after the last one that format {self.name} names; they were not stored",
                      trailing, "give the whole layout with --nginx-format or --apache-format")
-        var_sql = {var: f"m.{n}" for var, n in zip(self.regex_names, names)}
+        var_sql = {var: f"m.{n}" for var, n in zip(self.regex_names, names, strict=True)}
         select = self.raw_select(var_sql, job, "line_no", "line")
+        no_match = literal(f"line does not match format {self.name}")
         # A line that does not match gives an empty struct: reject it.
         relation = f"""(
-          SELECT * REPLACE (CASE WHEN NOT matched THEN 'line does not match format {self.name}' END AS reject)
+          SELECT * REPLACE (CASE WHEN NOT matched THEN {no_match} END AS reject)
           FROM (
-            SELECT {select}, regexp_matches(line, '{_esc(self.regex)}') AS matched
+            SELECT {select}, regexp_matches(line, {literal(self.regex)}) AS matched
             FROM (SELECT line_no, rtrim(line, chr(13)) AS line, {struct} AS m FROM {table}
                   WHERE rtrim(line, chr(13)) <> '')
           )
@@ -99,16 +99,13 @@ class AccessLogParser(Parser):
     def _fast(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
         ncols = len(self.template.columns)
         col_names = [f"c{i}" for i in range(ncols)]
-        columns = "{" + ", ".join(f"'{c}': 'VARCHAR'" for c in col_names) + "}"
+        columns = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in col_names) + "}"
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
-        from ..reader import compression_of
-
-        path = str(job.path).replace("'", "''")
         compression = compression_of(job.path)  # by content: DuckDB's 'auto' goes by the file name
         csv = (
-            f"read_csv('{path}', delim=' ', quote='\"', escape='\"', header=false, columns={columns}, "
+            f"read_csv({literal(job.path)}, delim=' ', quote='\"', escape='\"', header=false, columns={columns}, "
             f"auto_detect=false, strict_mode=true, store_rejects=true, max_line_size=4194304, "
-            f"new_line='\\n', compression='{compression}')"
+            f"new_line='\\n', compression={literal(compression)})"
         )
         var_sql = column_value_sql(self.template, col_names)
         select = self.raw_select(var_sql, job, "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)")
@@ -137,14 +134,11 @@ class AccessLogParser(Parser):
             job.no_blank_lines()  # every line is accounted for: there is no blank one
         elif stored + rescue_lines + len(job.blank_lines()) != job.lines:
             raise FallBack(
-                f"counts do not add up: {stored} parsed + {rescue_lines} rejected + {len(job.blank_lines())} blank != {job.lines}"
+                f"counts do not add up: {stored} parsed + {rescue_lines} rejected + {len(job.blank_lines())} blank "
+                f"!= {job.lines}"
             )
         if rescue_lines:
             yield self._regex_batch(con, "rescue", job)
-
-
-def _esc(text: str) -> str:
-    return text.replace("'", "''")
 
 
 class NginxParser(AccessLogParser):

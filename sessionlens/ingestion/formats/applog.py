@@ -23,17 +23,9 @@ from typing import Iterator
 
 import duckdb
 
+from ...sqltext import fill, literal, literal_list
 from ..normalise import complete_raw
 from .base import Batch, FileJob, Parser, lines_relation
-from .stacktrace import (
-    CONTINUATION,
-    CONTINUATION_RE,
-    MONOLOG_CONTEXT_CLOSE,
-    MONOLOG_CONTEXT_OPEN,
-    exception_sql,
-    line_flags_sql,
-    record_aggregates_sql,
-)
 from .multiline import (
     SYSLOG_PARTS,
     SYSLOG_RE,
@@ -43,33 +35,43 @@ from .multiline import (
     year_context,
     yearless_ts_sql,
 )
+from .stacktrace import (
+    CONTINUATION,
+    CONTINUATION_RE,
+    MONOLOG_CONTEXT_CLOSE,
+    MONOLOG_CONTEXT_OPEN,
+    exception_sql,
+    line_flags_sql,
+    record_aggregates_sql,
+)
 
 _ISO = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]+)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?"
 _LEVEL = r"(?:TRACE|DEBUG|INFO|NOTICE|WARN|WARNING|ERROR|SEVERE|CRITICAL|FATAL)"
-ISO_TS = "try_cast(replace({c}, ',', '.') AS TIMESTAMPTZ)"  # ',' decimals: Python and log4j
+ISO_TS = "try_cast(replace({{ c }}, ',', '.') AS TIMESTAMPTZ)"  # ',' decimals: Python and log4j
 
-# name -> (regex with exactly four groups: ts, a, b, rest; SQL for its timestamp from {c})
-HEADERS: list[tuple[str, str, str]] = [
+# name -> (regex with exactly four groups: ts, a, b, rest; SQL template for its
+# timestamp from the text {{ c }}, or None: the header has no date, its records are rejected)
+HEADERS: list[tuple[str, str, str | None]] = [
     # Laravel / Monolog: [2016-08-15 22:41:11] production.NOTICE: ...
     ("monolog", rf"^\[({_ISO})\] ([\w-]+)\.(\w+): (.*)$", ISO_TS),
     # Apache 2.2/2.4 error_log: [Mon Apr 27 17:26:52 2015] [error] ...
     (
         "apache_error",
         r"^\[(\w{3} \w{3} +[0-9]{1,2} [0-9:]{8}(?:\.[0-9]+)? [0-9]{4})\] \[([^\]]*)\] ()(.*)$",
-        "coalesce(try_strptime({c}, '%a %b %d %H:%M:%S.%f %Y'), try_strptime({c}, '%a %b %d %H:%M:%S %Y')) "
+        "coalesce(try_strptime({{ c }}, '%a %b %d %H:%M:%S.%f %Y'), try_strptime({{ c }}, '%a %b %d %H:%M:%S %Y')) "
         "AT TIME ZONE 'UTC'",
     ),
     # Django runserver access line: [28/Apr/2015 07:44:25] "POST /x/ HTTP/1.1" 200 1293
     (
         "runserver",
         r"^\[([0-9]{2}/\w{3}/[0-9]{4} [0-9:]{8})\] \"(\w+) (\S+)[^\"]*\" ([0-9]{3}) (.*)$",
-        "try_strptime({c}, '%d/%b/%Y %H:%M:%S') AT TIME ZONE 'UTC'",
+        "try_strptime({{ c }}, '%d/%b/%Y %H:%M:%S') AT TIME ZONE 'UTC'",
     ),
     # gunicorn: [2023-09-19 16:10:02 +0000] [4127] [ERROR] Exception in worker process
     (
         "gunicorn",
         r"^\[([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8} [+-][0-9]{4})\] \[[0-9]+\] \[(\w+)\] ()(.*)$",
-        "try_strptime({c}, '%Y-%m-%d %H:%M:%S %z')",
+        "try_strptime({{ c }}, '%Y-%m-%d %H:%M:%S %z')",
     ),
     # Spring Boot (logback): 2023-09-19 16:10:02.114 ERROR 4127 --- [nio-8080-exec-1] o.s.s.w.csrf.CsrfFilter : ...
     # (3.2+ adds "[appname] " before the thread)
@@ -79,9 +81,9 @@ HEADERS: list[tuple[str, str, str]] = [
     # Python logging: 2023-09-19 16:10:02,114 WARNING django.security.csrf ...
     ("python", rf"^({_ISO})\s+\[?(\w+)\]?\s+()(.*)$", ISO_TS),
     # logback's default console layout has the time of day only: no date, so rejected
-    ("time_only", rf"^([0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}\.[0-9]{{3}}) \[[^\]]*\] ({_LEVEL})\s+(\S+) - (.*)$", "NULL"),
+    ("time_only", rf"^([0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}\.[0-9]{{3}}) \[[^\]]*\] ({_LEVEL})\s+(\S+) - (.*)$", None),
     # a bare level: [WARNING] django.security.csrf: ...
-    ("level", r"^()\[(DEBUG|INFO|NOTICE|WARNING|WARN|ERROR|CRITICAL|FATAL)\] ()(.*)$", "NULL"),
+    ("level", r"^()\[(DEBUG|INFO|NOTICE|WARNING|WARN|ERROR|CRITICAL|FATAL)\] ()(.*)$", None),
 ]
 DETECT_RES = [re.compile(h[1]) for h in HEADERS]
 SYSLOG_PY_RE = re.compile(SYSLOG_RE)
@@ -89,10 +91,6 @@ SYSLOG_PY_RE = re.compile(SYSLOG_RE)
 REJECTS = {
     "time_only": "timestamp has no date (time of day only)",
 }
-
-
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 class AppLogParser(Parser):
@@ -135,15 +133,15 @@ class AppLogParser(Parser):
             yearless_ts: SQL completing ``syslog_ts`` (``Jun 16 09:29:41``) with a year.
         """
         matches = ",\n    ".join(
-            f"regexp_extract(body, {_q(rx)}, ['ts', 'a', 'b', 'rest']) AS m_{name}" for name, rx, _ in HEADERS
+            f"regexp_extract(body, {literal(rx)}, ['ts', 'a', 'b', 'rest']) AS m_{name}" for name, rx, _ in HEADERS
         )
-        which = " ".join(f"WHEN regexp_matches(body, {_q(rx)}) THEN '{name}'" for name, rx, _ in HEADERS)
-        ts = " ".join(f"WHEN '{name}' THEN {sql.format(c=f'm_{name}.ts')}" for name, _, sql in HEADERS)
-        rest = " ".join(f"WHEN '{name}' THEN m_{name}.rest" for name, _, _ in HEADERS)
-        syslog_parts = ", ".join(f"'{p}'" for p in SYSLOG_PARTS)
+        which = " ".join(f"WHEN regexp_matches(body, {literal(rx)}) THEN {literal(name)}" for name, rx, _ in HEADERS)
+        ts = " ".join(f"WHEN {literal(name)} THEN {fill(sql, c=f'm_{name}.ts') if sql else 'NULL'}"
+                      for name, _, sql in HEADERS)
+        rest = " ".join(f"WHEN {literal(name)} THEN m_{name}.rest" for name, _, _ in HEADERS)
         return f"""
 WITH l AS (SELECT line_no, rtrim(line, chr(13)) AS line FROM {table} WHERE rtrim(line, chr(13)) <> ''),
-s AS (SELECT line_no, line, regexp_extract(line, {_q(SYSLOG_RE)}, [{syslog_parts}]) AS sy FROM l),
+s AS (SELECT line_no, line, regexp_extract(line, {literal(SYSLOG_RE)}, {literal_list(SYSLOG_PARTS)}) AS sy FROM l),
 b AS (
   SELECT line_no, line, nullif(sy.sts, '') AS sts,
     -- rsyslog escapes a tab as #011, so Java frames arrive as "#011at ..."
@@ -153,7 +151,7 @@ b AS (
 ),
 m AS (
   SELECT *, CASE {which} END AS known, {matches},
-    regexp_matches(body, {_q(CONTINUATION)}) AS is_cont,
+    regexp_matches(body, {literal(CONTINUATION)}) AS is_cont,
     -- a line without a syslog prefix continues the stream of the line above
     coalesce(last_value(own_stream IGNORE NULLS) OVER (ORDER BY line_no ROWS UNBOUNDED PRECEDING), '') AS stream
   FROM b
@@ -162,9 +160,9 @@ c AS (
   SELECT *,
     coalesce(last_value(
       CASE WHEN known IS NOT NULL
-             THEN known = 'monolog' AND regexp_matches(body, {_q(MONOLOG_CONTEXT_OPEN)})
-                  AND NOT regexp_matches(body, {_q(MONOLOG_CONTEXT_CLOSE)})
-           WHEN regexp_matches(body, {_q(MONOLOG_CONTEXT_CLOSE)}) THEN false END IGNORE NULLS)
+             THEN known = 'monolog' AND regexp_matches(body, {literal(MONOLOG_CONTEXT_OPEN)})
+                  AND NOT regexp_matches(body, {literal(MONOLOG_CONTEXT_CLOSE)})
+           WHEN regexp_matches(body, {literal(MONOLOG_CONTEXT_CLOSE)}) THEN false END IGNORE NULLS)
       OVER (PARTITION BY stream ORDER BY line_no ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), false)
       AS in_context
   FROM m
@@ -212,7 +210,7 @@ FROM dated"""
     @staticmethod
     def relation(table: str) -> str:
         """Raw columns over a table made by :meth:`records_sql`."""
-        rejects = " ".join(f"WHEN header = '{name}' THEN {_q(why)}" for name, why in REJECTS.items())
+        rejects = " ".join(f"WHEN header = {literal(name)} THEN {literal(why)}" for name, why in REJECTS.items())
         exprs = {
             "ts": "ts",
             "kind": "CASE WHEN header = 'runserver' THEN 'request' ELSE 'event' END",

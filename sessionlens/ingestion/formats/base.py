@@ -9,6 +9,7 @@ from typing import Any, Iterator
 import duckdb
 
 from ..options import FieldOptions
+from ..reader import count_lines
 
 
 @dataclass
@@ -79,8 +80,6 @@ class FileJob:
     def blank_lines(self) -> list[int]:
         """The blank lines' numbers, found on first use (a second pass over the file)."""
         if self._blanks is None:
-            from ..reader import count_lines
-
             _, self._blanks = count_lines(self.path, self.start_byte, self.first_line)
         return self._blanks
 
@@ -131,6 +130,10 @@ class Parser:
     def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
         """Yields relations of raw columns for the job's lines."""
         raise NotImplementedError
+
+    def slow_batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
+        """The batches again after a fast path raised :class:`FallBack`; without a fast path, the same ones."""
+        return self.batches(con, job)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name}>"

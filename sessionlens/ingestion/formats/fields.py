@@ -8,6 +8,7 @@ turns them into the raw canonical columns that the normalising query
 
 from __future__ import annotations
 
+from ...sqltext import literal
 from ..options import FieldOptions, header_var
 
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT", "TRACE")
@@ -21,15 +22,17 @@ def request_parts_sql(req: str) -> tuple[str, str, str]:
     NULLs. String functions cost a fraction of a regex on the hot path.
     """
     sp = f"strpos({req}, ' ')"
-    method = f"CASE WHEN {sp} > 1 AND regexp_full_match(left({req}, {sp} - 1), '[A-Za-z]+') THEN left({req}, {sp} - 1) END"
+    method = (f"CASE WHEN {sp} > 1 AND regexp_full_match(left({req}, {sp} - 1), '[A-Za-z]+') "
+              f"THEN left({req}, {sp} - 1) END")
     rest = f"substr({req}, {sp} + 1)"
     last = f"(length({rest}) - strpos(reverse({rest}), ' ') + 1)"  # position of the last space in rest
     has_proto = f"(strpos({rest}, ' ') > 0 AND regexp_full_match(substr({rest}, {last} + 1), '[A-Za-z]+/[0-9.]+'))"
-    uri = f"CASE WHEN ({method}) IS NOT NULL THEN nullif(CASE WHEN {has_proto} THEN left({rest}, {last} - 1) ELSE {rest} END, '') END"
+    uri = (f"CASE WHEN ({method}) IS NOT NULL "
+           f"THEN nullif(CASE WHEN {has_proto} THEN left({rest}, {last} - 1) ELSE {rest} END, '') END")
     protocol = f"CASE WHEN ({method}) IS NOT NULL AND {has_proto} THEN substr({rest}, {last} + 1) END"
     # The usual shape, "GET /path HTTP/1.1", by LIKE and fixed offsets: a
     # third of the cost of the general expressions, which take the rest.
-    known = "(" + ", ".join(f"'{m}'" for m in HTTP_METHODS) + ")"
+    known = "(" + ", ".join(literal(m) for m in HTTP_METHODS) + ")"
     usual = f"({req} LIKE '% HTTP/_._' AND left({req}, {sp} - 1) IN {known})"
     usual2 = f"({req} LIKE '% HTTP/_' AND left({req}, {sp} - 1) IN {known})"
     method = f"CASE WHEN {usual} OR {usual2} THEN left({req}, {sp} - 1) ELSE {method} END"
@@ -42,10 +45,12 @@ def request_parts_sql(req: str) -> tuple[str, str, str]:
 def decode_sql(expr: str, escape: str) -> str:
     """Undo the log writer's escaping of a text value."""
     if escape == "json":
-        return f"CASE WHEN json_valid('\"' || {expr} || '\"') THEN json_extract_string('\"' || {expr} || '\"', '$') ELSE {expr} END"
+        return (f"CASE WHEN json_valid('\"' || {expr} || '\"') "
+                f"THEN json_extract_string('\"' || {expr} || '\"', '$') ELSE {expr} END")
     # Most values hold no backslash: test for one before rewriting anything.
     if escape == "apache":
-        return f"CASE WHEN contains({expr}, '\\') THEN replace(replace({expr}, '\\\"', '\"'), '\\\\', '\\') ELSE {expr} END"
+        return (f"CASE WHEN contains({expr}, '\\') "
+                f"THEN replace(replace({expr}, '\\\"', '\"'), '\\\\', '\\') ELSE {expr} END")
     if escape == "default":
         # nginx writes '"', '\\' and bytes outside 32..126 as \xHH: decode them all
         # as UTF-8 (through url_decode); a sequence that is not valid UTF-8
@@ -76,7 +81,7 @@ def xff_client_sql(xff: str, mode: str) -> str:
     parts = f"list_transform(string_split({xff}, ','), lambda x: trim(x))"
     if mode == "xff":
         return f"nullif({parts}[1], '')"
-    untrusted = f"list_filter({parts}, lambda x: NOT regexp_matches(x, '{TRUSTED_PROXY_RE}'))"
+    untrusted = f"list_filter({parts}, lambda x: NOT regexp_matches(x, {literal(TRUSTED_PROXY_RE)}))"
     return f"nullif(coalesce({untrusted}[-1], {parts}[1]), '')"
 
 
@@ -114,16 +119,17 @@ def access_raw_sql(v: dict[str, str], escape: str, options: FieldOptions) -> dic
     else:
         if "request_method" in v:
             out["method"] = v["request_method"]
-        uri = _first(text, "request_uri")
-        if uri is None and "uri" in text:
+        target = _first(text, "request_uri")
+        if target is None and "uri" in text:
             args = _first(text, "args", "query_string")
             if args:
                 # Apache %q already carries its '?'; nginx $args does not.
-                uri = f"{text['uri']} || coalesce(CASE WHEN starts_with({args}, '?') THEN {args} ELSE '?' || {args} END, '')"
+                target = (f"{text['uri']} || "
+                          f"coalesce(CASE WHEN starts_with({args}, '?') THEN {args} ELSE '?' || {args} END, '')")
             else:
-                uri = text["uri"]
-        if uri:
-            out["uri"] = uri
+                target = text["uri"]
+        if target:
+            out["uri"] = target
 
     if "status" in v:
         out["status"] = f"try_cast({v['status']} AS INTEGER)"
@@ -173,9 +179,10 @@ def access_raw_sql(v: dict[str, str], escape: str, options: FieldOptions) -> dic
 
     cookie_vars = [n for n in v if n.startswith("cookie_") and options.is_session_cookie(n[len("cookie_") :])]
     if cookie_vars:
-        out["session_cookie"] = _first(v, *cookie_vars)
+        out["session_cookie"] = _first(v, *cookie_vars) or "NULL"  # never NULL: the variables are in v
     elif "http_cookie" in v:
-        out["session_cookie"] = f"nullif(regexp_extract({v['http_cookie']}, '{options.session_cookie_sql_re}', 1), '')"
+        cookie_re = literal(options.session_cookie_sql_re)
+        out["session_cookie"] = f"nullif(regexp_extract({v['http_cookie']}, {cookie_re}, 1), '')"
 
     if "http_user_agent" in v:
         out["user_agent"] = text["http_user_agent"]

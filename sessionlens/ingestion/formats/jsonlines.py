@@ -1,7 +1,7 @@
-"""JSON-lines formats: Cloudflare Logpush, Traefik, Caddy, generic access logs, app events.
+"""JSON-lines formats: Traefik, Caddy, generic access logs, app events (Cloudflare's in ``cloudflare``).
 
 Fields are pulled out inside DuckDB (one JSON parse per line for all
-fields, see ``jsonpaths``); Python only looks at the first lines to choose
+fields, see ``jsonsql``); Python only looks at the first lines to choose
 field names and score detection. A ``jsonl`` spec may declare its fields
 as data::
 
@@ -17,26 +17,39 @@ overrides either, key by key.
 from __future__ import annotations
 
 import json
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import duckdb
 
-from ...privacy import hash_sql
+from ...sqltext import literal
 from ..normalise import complete_raw
 from ..options import FieldOptions
-from ..reader import iter_line_chunks
+from ..reader import head_lines, iter_line_chunks
 from .base import Batch, FileJob, Parser, Sample, lines_relation
 from .fields import xff_client_sql
-from .jsonpaths import (ALIASES, LATENCY_MS_PER, MISSING, RAW_OF, TYPED, JsonFields, check_not_sensitive,
-                        declared_fields, expand, get_path, is_value, json_paths, parse_json_map, scrub_secrets_sql,
-                        strip_port_sql, ts_sql)
+from .jsonpaths import (
+    ALIASES,
+    LATENCY_MS_PER,
+    MISSING,
+    RAW_OF,
+    TYPED,
+    check_not_sensitive,
+    declared_fields,
+    expand,
+    get_path,
+    is_value,
+    json_paths,
+    parse_json_map,
+)
+from .jsonsql import JsonFields, scrub_secrets_sql, strip_port_sql, ts_sql
 
 GENERIC_SHARE = 0.9  # the generic parser's score per JSON object line
 
-__all__ = ["ALIASES", "RAW_OF", "AppEventsParser", "CloudflareParser", "JsonLinesParser", "parse_json_map", "ts_sql"]
+__all__ = ["ALIASES", "RAW_OF", "AppEventsParser", "JsonLinesParser", "json_objects", "parse_json_map", "ts_sql"]
 
 
-def _objects(lines: list[str]) -> list[dict]:
+def json_objects(lines: list[str]) -> list[dict]:
+    """The lines that hold a JSON object, parsed (Python, for head lines only)."""
     out = []
     for line in lines:
         try:
@@ -48,11 +61,11 @@ def _objects(lines: list[str]) -> list[dict]:
     return out
 
 
-def _first(exprs: list[str]) -> str | None:
-    exprs = [e for e in exprs if e]
-    if not exprs:
+def _first(exprs: Sequence[str | None]) -> str | None:
+    given = [e for e in exprs if e]
+    if not given:
         return None
-    return exprs[0] if len(exprs) == 1 else f"coalesce({', '.join(exprs)})"
+    return given[0] if len(given) == 1 else f"coalesce({', '.join(given)})"
 
 
 class JsonLinesParser(Parser):
@@ -67,7 +80,7 @@ class JsonLinesParser(Parser):
     """
 
     family = "jsonl"
-    required = ("ts",)
+    required: tuple[str, ...] = ("ts",)
 
     def __init__(self, name: str, description: str = "", samples: list[Sample] | None = None, json_map=None,
                  spec: dict | None = None):
@@ -97,7 +110,7 @@ class JsonLinesParser(Parser):
 
         Mapped keys are kept even when the lines lack them.
         """
-        objects = _objects(lines)
+        objects = json_objects(lines)
         names = dict(self.json_map)
         for key in RAW_OF:
             for name in [] if key in names else self.candidates(key):
@@ -108,7 +121,7 @@ class JsonLinesParser(Parser):
         return names
 
     def detect_score(self, lines: list[str]) -> float:
-        objects = _objects(lines)
+        objects = json_objects(lines)
         if not lines or not objects:
             return 0.0
         if self.detect_paths:
@@ -154,8 +167,8 @@ class JsonLinesParser(Parser):
         latency = [f"try_cast({value[k]} AS DOUBLE){f}" for k, f in LATENCY_MS_PER.items() if k in value]
         ip = strip_port_sql(value["ip"]) if "ip" in value else None
         xff = strip_port_sql(xff_client_sql(value["xff"], options.client_ip_from)) if "xff" in value else None
-        cookie_re = options.session_cookie_sql_re.replace("'", "''")
-        cookie = f"nullif(regexp_extract({value['cookie']}, '{cookie_re}', 1), '')" if "cookie" in value else None
+        cookie_re = literal(options.session_cookie_sql_re)
+        cookie = f"nullif(regexp_extract({value['cookie']}, {cookie_re}, 1), '')" if "cookie" in value else None
         exprs.update({
             "latency_ms": _first(latency) or "NULL",
             "client_ip": _first([xff, ip] if from_xff else [ip]) or "NULL",
@@ -166,7 +179,7 @@ class JsonLinesParser(Parser):
 
     def unusable_fields(self, lines: list[str], names: dict[str, str], options: FieldOptions) -> list[tuple[str, str]]:
         """(key, field) pairs whose field holds an object or a list in the given lines."""
-        objects = _objects(lines)
+        objects = json_objects(lines)
         out = []
         for key in RAW_OF:
             if key in ("cookie", "xff"):  # repeated headers are joined, not refused
@@ -178,8 +191,6 @@ class JsonLinesParser(Parser):
         return out
 
     def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
-        from ..reader import head_lines
-
         head = head_lines(job.path, 50)
         names = self.field_names(head)
         fields = JsonFields()
@@ -202,8 +213,8 @@ class JsonLinesParser(Parser):
             conds.append(f"count(*) FILTER (WHERE {self.key_value(key, names, job.options, f)} IS NULL AND ({bad}))")
         source = ("(SELECT raw AS line FROM (SELECT rtrim(line, chr(13)) AS raw FROM lines)"
                   " WHERE starts_with(ltrim(raw, ' ' || chr(9)), '{') AND json_valid(raw))")
-        counts = con.execute(f"SELECT {', '.join(conds)} FROM ({f.select_sql(source, '1 AS _one')})").fetchone()
-        for (key, name), n in zip(watched, counts):
+        counts = con.execute(f"SELECT {', '.join(conds)} FROM ({f.select_sql(source, '1 AS _one')})").fetchall()[0]
+        for (key, name), n in zip(watched, counts, strict=True):
             if n:
                 job.warn(f"field {name!r} holds an object or a list, not a value: {key} left empty", int(n),
                          f"--json-map {key}=<path of a value inside {name}>")
@@ -254,61 +265,3 @@ class AppEventsParser(JsonLinesParser):
     def detect_score(self, lines: list[str]) -> float:
         score = super().detect_score(lines)
         return score / GENERIC_SHARE * 0.95 if score else 0.0
-
-
-class CloudflareParser(JsonLinesParser):
-    """Cloudflare Logpush ``http_requests`` records, with Cloudflare's field names."""
-
-    family = "cloudflare"
-    MARKERS = ("EdgeStartTimestamp", "RayID", "ClientRequestURI", "EdgeResponseStatus", "ClientIP")
-
-    def detect_score(self, lines: list[str]) -> float:
-        objects = _objects(lines)
-        if not lines:
-            return 0.0
-        hits = sum(1 for o in objects if "EdgeStartTimestamp" in o or sum(m in o for m in self.MARKERS) >= 2)
-        return hits / len(lines)
-
-    def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
-        o = job.options
-        j = JsonFields()  # every value: a scalar, '' -> NULL (Logpush writes "" for absent fields)
-
-        def hdr(obj: str, name: str) -> str:
-            return j(f'$.{obj}."{name.lower()}"')
-
-        cookie_re = o.session_cookie_sql_re.replace("'", "''")
-        name_re = (f"(?i)^{o.session_cookie}$" if o.session_cookie else "(?i)^(.*(session|sess|sid)|phpsessid)$")
-        name_re = name_re.replace("'", "''")
-        cookies = j.raw("$.Cookies")  # a small JSON object: parsed again only here
-        cookie_from_object = (
-            f"CASE WHEN starts_with({cookies}, '{{') THEN nullif(json_extract_string({cookies}, '$.\"' || "
-            f"list_filter(json_keys({cookies}), lambda k: regexp_matches(k, '{name_re}') AND "
-            f"coalesce(json_extract_string({cookies}, '$.\"' || k || '\"'), '') <> '')[1] || '\"'), '') END"
-        )
-        cookie_from_header = f"nullif(regexp_extract({hdr('RequestHeaders', 'cookie')}, '{cookie_re}', 1), '')"
-        exprs = {
-            "ts": ts_sql(j("$.EdgeStartTimestamp")),
-            "client_ip": j("$.ClientIP"),
-            "vhost": j("$.ClientRequestHost"),
-            "method": j("$.ClientRequestMethod"),
-            "uri": j("$.ClientRequestURI"),
-            "protocol": j("$.ClientRequestProtocol"),
-            "user_agent": j("$.ClientRequestUserAgent"),
-            "referer": j("$.ClientRequestReferer"),
-            "status": f"try_cast(coalesce({j('$.EdgeResponseStatus')}, {j('$.OriginResponseStatus')}) AS INTEGER)",
-            "bytes": f"try_cast({j('$.EdgeResponseBytes')} AS BIGINT)",
-            "latency_ms": f"try_cast(coalesce({j('$.OriginResponseDurationMs')}, {j('$.EdgeTimeToFirstByteMs')}) AS DOUBLE)",
-            # The origin's address names the serving host, but an address is
-            # never stored raw: a short keyed hash keeps origins apart.
-            "host": f"coalesce({hdr('ResponseHeaders', 'x-served-by')}, "
-                    f"'origin-' || left({hash_sql(j('$.OriginIP'), 'origin')}, 8))",
-            "app_version": hdr("ResponseHeaders", o.version_header),
-            "edge_worker": f"coalesce({hdr('RequestHeaders', o.edge_header)}, {j('$.WorkerStatus')})",
-            "cache_status": f"lower({j('$.CacheCacheStatus')})",
-            "request_id": j("$.RayID"),
-            "user_id": hdr("ResponseHeaders", o.user_header),
-            "location": hdr("ResponseHeaders", "location"),
-            "session_cookie": f"coalesce({cookie_from_object}, {cookie_from_header})",
-            "kind": "'request'",
-        }
-        yield from self._run(con, job, exprs, j)

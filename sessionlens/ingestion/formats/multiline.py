@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
 
+from ...sqltext import literal
 from ..reader import iter_line_chunks
 from .base import FileJob
-
 
 # Parts: ts, host, tag (program), pid, body. The space before "[pid]" is
 # optional because some daemons write "app_p [1957]:".
@@ -31,7 +31,8 @@ YEAR_WARNING = "year-less timestamps: year taken from the file's modification ti
 
 # A full timestamp inside a syslog message wins over the prefix's: ISO 8601
 # (with ',' or '.' decimals) or the access-log form [25/Feb/2019:16:19:48.143].
-EMBEDDED_ISO_RE = r"([0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]+)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)"
+EMBEDDED_ISO_RE = (r"([0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}:[0-9]{2}(?:[.,][0-9]+)?"
+                   r"(?:Z|[+-][0-9]{2}:?[0-9]{2})?)")
 EMBEDDED_CLF_RE = r"([0-9]{2}/[A-Z][a-z]{2}/[0-9]{4}:[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?: [+-][0-9]{4})?)"
 
 
@@ -54,7 +55,8 @@ class YearContext:
 def year_context(job: FileJob) -> YearContext:
     """The year for the job's year-less timestamps (``--year`` first)."""
     try:
-        mtime = datetime.fromtimestamp(os.stat(job.origin or job.path).st_mtime, timezone.utc)  # the named file, not a copy
+        # the named file, not a copy
+        mtime = datetime.fromtimestamp(os.stat(job.origin or job.path).st_mtime, timezone.utc)
     except OSError:  # pragma: no cover - the engine has read the file already
         mtime = datetime.now(timezone.utc)
     if job.options.year is not None:
@@ -71,22 +73,22 @@ def yearless_ts_sql(expr: str, ctx: YearContext) -> str:
     text = f"regexp_replace({expr}, ' +', ' ', 'g')"
 
     def parse(year: int) -> str:
-        return f"try_strptime('{year} ' || {text}, '%Y %b %d %H:%M:%S')"
+        return f"try_strptime({literal(f'{year} ')} || {text}, '%Y %b %d %H:%M:%S')"
 
     if not ctx.inferred or ctx.latest is None:
         return f"({parse(ctx.year)} AT TIME ZONE 'UTC')"
     limit = ctx.latest.strftime("%Y-%m-%d %H:%M:%S")
     this, before = parse(ctx.year), parse(ctx.year - 1)
     return (
-        f"(CASE WHEN {this} IS NULL OR {this} > TIMESTAMP '{limit}' + INTERVAL 1 DAY "
+        f"(CASE WHEN {this} IS NULL OR {this} > TIMESTAMP {literal(limit)} + INTERVAL 1 DAY "
         f"THEN {before} ELSE {this} END AT TIME ZONE 'UTC')"
     )
 
 
 def embedded_ts_sql(text: str) -> str:
     """SQL for the first full timestamp inside a message, or NULL."""
-    iso = f"nullif(regexp_extract({text}, '{EMBEDDED_ISO_RE}', 1), '')"
-    clf = f"nullif(regexp_extract({text}, '{EMBEDDED_CLF_RE}', 1), '')"
+    iso = f"nullif(regexp_extract({text}, {literal(EMBEDDED_ISO_RE)}, 1), '')"
+    clf = f"nullif(regexp_extract({text}, {literal(EMBEDDED_CLF_RE)}, 1), '')"
     return f"""coalesce(
       try_cast(replace({iso}, ',', '.') AS TIMESTAMPTZ),
       try_strptime({clf}, '%d/%b/%Y:%H:%M:%S.%g %z'),

@@ -22,6 +22,7 @@ from typing import Iterator
 
 import duckdb
 
+from ...sqltext import fill, literal, literal_list
 from ..normalise import complete_raw
 from . import rails_legacy as legacy
 from .base import Batch, FileJob, Parser, lines_relation
@@ -49,10 +50,6 @@ WEAK_RE = re.compile(
 SYSLOG_PY_RE = re.compile(SYSLOG_RE)
 
 
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def started_ts_sql(text: str) -> str:
     """The timestamp on a Started line: '2023-09-19 16:10:02 +0000' and older shapes."""
     return f"""coalesce(
@@ -61,15 +58,16 @@ def started_ts_sql(text: str) -> str:
       try_cast(replace({text}, ' UTC', '') AS TIMESTAMP) AT TIME ZONE 'UTC')"""
 
 
-GROUPING_SQL = f"""
+# One row per request; the holes are filled by grouping_sql.
+GROUPING_SQL = """
 WITH l AS (
-  SELECT line_no, rtrim(line, chr(13)) AS line FROM {{table}} WHERE rtrim(line, chr(13)) <> ''
+  SELECT line_no, rtrim(line, chr(13)) AS line FROM {{ table }} WHERE rtrim(line, chr(13)) <> ''
 ),
 p AS (
   SELECT line_no, line,
-    regexp_extract(line, {_q(HEADER_RE)}, ['pre', 'sev', 'ts', 'pid', 'rest']) AS h,
-    regexp_extract(line, {_q(PASSENGER_RE)}, ['ppid', 'prest']) AS pg,
-    regexp_extract(line, {_q(SYSLOG_RE)}, {SYSLOG_PARTS}) AS sy
+    regexp_extract(line, {{ header_re }}, ['pre', 'sev', 'ts', 'pid', 'rest']) AS h,
+    regexp_extract(line, {{ passenger_re }}, ['ppid', 'prest']) AS pg,
+    regexp_extract(line, {{ syslog_re }}, {{ syslog_parts }}) AS sy
   FROM l
 ),
 q AS (
@@ -81,7 +79,7 @@ q AS (
     CASE WHEN h.ts <> '' THEN h.rest
          WHEN pg.ppid <> '' THEN pg.prest
          WHEN sy.sts <> '' THEN sy.body
-         ELSE regexp_replace(line, {_q(FOREMAN_RE)}, '') END AS msg0
+         ELSE regexp_replace(line, {{ foreman_re }}, '') END AS msg0
   FROM p
 ),
 t AS (
@@ -90,16 +88,17 @@ t AS (
   FROM q
 ),
 t2 AS (
-  SELECT *, tm.msg AS msg, {legacy.line_items_sql('tm.msg')} FROM t
+  SELECT *, tm.msg AS msg, {{ legacy_line_items }} FROM t
 ),
 u AS (
   SELECT *,
-    list_filter(regexp_extract_all(tm.tags, '\\[([^\\]]*)\\]', 1), lambda x: regexp_full_match(x, {_q(RID_RE)}))[1] AS rid,
     list_filter(regexp_extract_all(tm.tags, '\\[([^\\]]*)\\]', 1),
-                lambda x: NOT regexp_full_match(x, {_q(RID_RE)}) AND NOT regexp_full_match(x, '-+'))[1] AS host_tag,
+                lambda x: regexp_full_match(x, {{ rid_re }}))[1] AS rid,
+    list_filter(regexp_extract_all(tm.tags, '\\[([^\\]]*)\\]', 1),
+                lambda x: NOT regexp_full_match(x, {{ rid_re }}) AND NOT regexp_full_match(x, '-+'))[1] AS host_tag,
     regexp_matches(tm.msg, '^\\s*Started [A-Z]+ "') OR is_processing AS is_started,
     has_header OR pid IS NOT NULL AS anchored,
-    {legacy.session_wrap_sql()}
+    {{ legacy_session_wrap }}
   FROM t2
 ),
 v AS (
@@ -123,7 +122,8 @@ x AS (
 ),
 y AS (
   SELECT *,
-    sum(CASE WHEN is_completed THEN 1 ELSE 0 END) OVER (PARTITION BY grp0 ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS nth_completed
+    sum(CASE WHEN is_completed THEN 1 ELSE 0 END)
+      OVER (PARTITION BY grp0 ORDER BY line_no ROWS UNBOUNDED PRECEDING) AS nth_completed
   FROM x
 ),
 z AS (
@@ -143,20 +143,33 @@ rec AS (
     bool_or(is_started) AS has_start,
     bool_or(is_completed) AS has_end,
     string_agg(msg, chr(10) ORDER BY line_no) AS message,
-    max(regexp_extract(msg, {_q(STARTED_RE)}, ['m', 'u', 'ip', 'at'])) FILTER (WHERE is_started) AS s,
-    max(regexp_extract(msg, {_q(COMPLETED_RE)}, ['st', 'ms'])) FILTER (WHERE regexp_matches(msg, 'Completed [0-9]{{3}}')) AS c,
-    max(regexp_extract(msg, {_q(LOGRAGE_RE)}, ['m', 'u', 'st'])) FILTER (WHERE regexp_matches(msg, 'method=[A-Z]+ path=')) AS lg,
+    max(regexp_extract(msg, {{ started_re }}, ['m', 'u', 'ip', 'at'])) FILTER (WHERE is_started) AS s,
+    max(regexp_extract(msg, {{ completed_re }}, ['st', 'ms']))
+      FILTER (WHERE regexp_matches(msg, 'Completed [0-9]{3}')) AS c,
+    max(regexp_extract(msg, {{ lograge_re }}, ['m', 'u', 'st']))
+      FILTER (WHERE regexp_matches(msg, 'method=[A-Z]+ path=')) AS lg,
     max(regexp_extract(msg, 'Processing by (\\S+) as', 1)) FILTER (WHERE contains(msg, 'Processing by')) AS controller,
-    arg_min(regexp_extract(msg, {_q(EXCEPTION_RE)}, 1), line_no) FILTER (WHERE regexp_matches(msg, {_q(EXCEPTION_RE)})) AS exception,
-    {legacy.record_items_sql()},
+    arg_min(regexp_extract(msg, {{ exception_re }}, 1), line_no)
+      FILTER (WHERE regexp_matches(msg, {{ exception_re }})) AS exception,
+    {{ legacy_record_items }},
     any_value(rid2) AS request_id,
     coalesce(any_value(host_tag), any_value(dyno)) AS host
   FROM z GROUP BY grp
 )
 SELECT *,
-  regexp_extract(s.at, '([+-][0-9]{{4}})$', 1) AS started_offset
+  regexp_extract(s.at, '([+-][0-9]{4})$', 1) AS started_offset
 FROM rec
 """
+
+
+def grouping_sql(table: str) -> str:
+    """:data:`GROUPING_SQL` over ``table``, a relation of (line_no, line)."""
+    return fill(GROUPING_SQL, table=table, header_re=literal(HEADER_RE), passenger_re=literal(PASSENGER_RE),
+                syslog_re=literal(SYSLOG_RE), syslog_parts=literal_list(SYSLOG_PARTS), foreman_re=literal(FOREMAN_RE),
+                legacy_line_items=legacy.line_items_sql("tm.msg"), rid_re=literal(RID_RE),
+                legacy_session_wrap=legacy.session_wrap_sql(), started_re=literal(STARTED_RE),
+                completed_re=literal(COMPLETED_RE), lograge_re=literal(LOGRAGE_RE), exception_re=literal(EXCEPTION_RE),
+                legacy_record_items=legacy.record_items_sql())
 
 
 class RailsParser(Parser):
@@ -212,7 +225,7 @@ class RailsParser(Parser):
             "THEN try_strptime(header_ts || ' ' || started_offset, '%Y-%m-%dT%H:%M:%S.%f %z') "
             "ELSE try_cast(header_ts AS TIMESTAMP) AT TIME ZONE 'UTC' END"
         )
-        grouped = GROUPING_SQL.replace("{table}", table)
+        grouped = grouping_sql(table)
         # the first full timestamp wins; the syslog prefix's year-less one is the last resort
         return f"""
 SELECT *, coalesce(ts_header, ts_started, ts_processing, ts_syslog) AS ts,

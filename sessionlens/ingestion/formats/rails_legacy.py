@@ -9,8 +9,9 @@ Rails 2 (and 1.x) wrote a request as::
 
 The ``Processing`` line opens the request (controller, ``to xml`` for a
 non-HTML format, client, local time with no zone, method); the
-``Completed`` line closes it with the status and the full URL. Rails 1.x/2.0 give the duration in seconds (``Completed in
-0.22699 (4 reqs/sec) | ...``), 2.2+ in ms. With the cookie session store
+``Completed`` line closes it with the status and the full URL. Rails
+1.x/2.0 give the duration in seconds (``Completed in 0.22699 (4 reqs/sec)
+| ...``), 2.2+ in ms. With the cookie session store
 the ``Session ID`` value is the whole cookie, wrapped over base64 lines.
 An exception is logged as ``NoMethodError (message):`` and then no
 ``Completed`` line; the rescue page's status may be named instead
@@ -20,6 +21,8 @@ An exception is logged as ``NoMethodError (message):`` and then no
 from __future__ import annotations
 
 import re
+
+from ...sqltext import literal, literal_list
 
 PROCESSING_RE = (
     r"^\s*Processing ((?:[A-Z]\w*::)*[A-Z]\w*#\w+)(?: to \w+)? \(for ([^ ,)]+)[^)]*? at "
@@ -52,16 +55,12 @@ OPENER_PY_RE = re.compile(r"Started [A-Z]+ \"|Processing \S+#\S+ (?:to \w+ )?\(f
 CLOSER_PY_RE = re.compile(r"Completed (?:[0-9]{3} |in [0-9.])")
 
 
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def line_items_sql(msg: str) -> str:
     """Per-line SELECT items over a line's message (prefixes removed)."""
-    return f"""regexp_matches({msg}, {_q(PROCESSING_RE)}) AS is_processing,
+    return f"""regexp_matches({msg}, {literal(PROCESSING_RE)}) AS is_processing,
     regexp_matches({msg}, '^\\s*Completed (?:[0-9]{{3}}\\b|in [0-9.])') AS is_completed,
-    regexp_matches({msg}, {_q(SESSION_RE)}) AS is_session,
-    regexp_matches({msg}, {_q(SESSION_WRAP_RE)}) AS is_wrap"""
+    regexp_matches({msg}, {literal(SESSION_RE)}) AS is_session,
+    regexp_matches({msg}, {literal(SESSION_WRAP_RE)}) AS is_wrap"""
 
 
 def session_wrap_sql(order: str = "line_no") -> str:
@@ -72,15 +71,16 @@ def session_wrap_sql(order: str = "line_no") -> str:
 
 def record_items_sql() -> str:
     """Per-record aggregates (for a GROUP BY over lines with the items above)."""
-    return f"""max(regexp_extract(msg, {_q(PROCESSING_RE)}, {PROCESSING_PARTS})) FILTER (WHERE is_processing) AS p2,
-    arg_min(regexp_extract(msg, {_q(COMPLETED_RE)}, {COMPLETED_PARTS}), line_no)
+    processing = f"regexp_extract(msg, {literal(PROCESSING_RE)}, {literal_list(PROCESSING_PARTS)})"
+    return f"""max({processing}) FILTER (WHERE is_processing) AS p2,
+    arg_min(regexp_extract(msg, {literal(COMPLETED_RE)}, {literal_list(COMPLETED_PARTS)}), line_no)
       FILTER (WHERE regexp_matches(msg, '^\\s*Completed in [0-9.]')) AS c2,
-    arg_min(regexp_extract(msg, {_q(SESSION_RE)}, 1), line_no) FILTER (WHERE is_session) AS session_head,
+    arg_min(regexp_extract(msg, {literal(SESSION_RE)}, 1), line_no) FILTER (WHERE is_session) AS session_head,
     string_agg(trim(msg), '' ORDER BY line_no) FILTER (WHERE is_session_wrap) AS session_tail,
-    arg_min(regexp_extract(msg, {_q(ERROR_LINE_RE)}, 1), line_no)
-      FILTER (WHERE regexp_matches(msg, {_q(ERROR_LINE_RE)})) AS error_line,
-    arg_min(regexp_extract(msg, {_q(RESCUE_RE)}, 1), line_no)
-      FILTER (WHERE regexp_matches(msg, {_q(RESCUE_RE)})) AS rescue"""
+    arg_min(regexp_extract(msg, {literal(ERROR_LINE_RE)}, 1), line_no)
+      FILTER (WHERE regexp_matches(msg, {literal(ERROR_LINE_RE)})) AS error_line,
+    arg_min(regexp_extract(msg, {literal(RESCUE_RE)}, 1), line_no)
+      FILTER (WHERE regexp_matches(msg, {literal(RESCUE_RE)})) AS rescue"""
 
 
 def processing_ts_sql() -> str:
@@ -106,5 +106,5 @@ def vhost_sql() -> str:
 
 def rescue_status_sql() -> str:
     """The status the rescue page was rendered with, from its symbol."""
-    arms = " ".join(f"WHEN '{name}' THEN {code}" for name, code in RESCUE_STATUS.items())
+    arms = " ".join(f"WHEN {literal(name)} THEN {code}" for name, code in RESCUE_STATUS.items())
     return f"CASE rescue {arms} END"

@@ -64,6 +64,7 @@ from typing import Any, Iterator
 import duckdb
 
 from ...errors import FormatError
+from ...sqltext import ident, literal, literal_list
 from ..normalise import RAW_COLUMNS, complete_raw
 from ..options import FieldOptions
 from ..reader import iter_line_chunks
@@ -82,11 +83,8 @@ UNESCAPES = {"\\x": "\\\\x", "#": "#"}
 # A DNS name: dotted labels, the last one not all digits (so never an IPv4
 # address, and with no colon but a port's, never an IPv6 one).
 _HOSTNAME = r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?\.)+[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*\.?(?::[0-9]{1,5})?"
-
-
-def _lit(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + str(text).replace("'", "''") + "'"
+# After the scheme: user:password@ skipped, then the host (a bracketed IPv6 or a name).
+_ORIGIN_HOST = r"(?:[^/?#@]*@)?(\[[^\]]*\]|[^/?#:]*)"
 
 
 class RegexParser(Parser):
@@ -182,8 +180,8 @@ class RegexParser(Parser):
         return out
 
     def _group_sql(self, group: str, nulls: list[str]) -> str:
-        values = ", ".join(_lit(v) for v in ["", "-", *nulls])
-        return f"CASE WHEN m.\"{group}\" IN ({values}) THEN NULL ELSE m.\"{group}\" END"
+        values = ", ".join(literal(v) for v in ["", "-", *nulls])
+        return f"CASE WHEN m.{ident(group)} IN ({values}) THEN NULL ELSE m.{ident(group)} END"
 
     def _conversion_sql(self, c: dict[str, Any], column: str, options: FieldOptions) -> str:
         nulls = [str(v) for v in c.get("null", [])]
@@ -194,34 +192,35 @@ class RegexParser(Parser):
         elif "group" in c:
             x = self._group_sql(c["group"], nulls)
         else:
-            x = _lit(c["value"])
+            x = literal(c["value"])
         if "unescape" in c:
             # '%' -> '%25' first, so that only the writer's escapes decode.
             prefix = UNESCAPES[c["unescape"]]
-            hexed = f"regexp_replace(replace({x}, '%', '%25'), '{prefix}([0-9A-Fa-f]{{2}})', '%\\1', 'g')"
-            x = f"CASE WHEN contains({x}, {_lit(c['unescape'])}) THEN coalesce(try(url_decode({hexed})), {x}) ELSE {x} END"
+            hexed = f"regexp_replace(replace({x}, '%', '%25'), {literal(prefix + '([0-9A-Fa-f]{2})')}, '%\\1', 'g')"
+            x = (f"CASE WHEN contains({x}, {literal(c['unescape'])}) "
+                 f"THEN coalesce(try(url_decode({hexed})), {x}) ELSE {x} END")
         if c.get("urldecode"):
             x = f"coalesce(try(url_decode({x})), {x})"
         if "request_line" in c:
-            x = dict(zip(("method", "uri", "protocol"), request_parts_sql(x)))[c["request_line"]]
+            x = dict(zip(("method", "uri", "protocol"), request_parts_sql(x), strict=True))[c["request_line"]]
             if c["request_line"] == "uri":
                 x = f"nullif({x}, '-')"
         if c.get("xff"):
             x = xff_client_sql(x, "xff-last" if options.client_ip_from == "xff-last" else "xff")
         if "split" in c:
-            items = f"string_split({x}, {_lit(c['split'])})"
+            items = f"string_split({x}, {literal(c['split'])})"
             x = f"nullif(trim({items}[{-1 if c.get('pick') == 'last' else 1}]), '')"
         if c.get("strip_port"):
             x = f"regexp_replace({x}, '^\\[([^\\]]*)\\](?::[0-9]+)?$|^(.+):[0-9]+$', '\\1\\2')"
         if c.get("strip_origin"):
-            x = f"regexp_replace({x}, '{_SCHEME}[^/?#]*/?', '/')"
+            x = f"regexp_replace({x}, {literal(_SCHEME + '[^/?#]*/?')}, '/')"
         if c.get("origin_host"):
             # userinfo (user:password@) is skipped: it must never be stored.
-            x = f"nullif(regexp_extract({x}, '{_SCHEME}(?:[^/?#@]*@)?(\\[[^\\]]*\\]|[^/?#:]*)', 1), '')"
+            x = f"nullif(regexp_extract({x}, {literal(_SCHEME + _ORIGIN_HOST)}, 1), '')"
         if c.get("hostname"):
-            x = f"CASE WHEN regexp_full_match({x}, '{_HOSTNAME}') THEN {x} END"
+            x = f"CASE WHEN regexp_full_match({x}, {literal(_HOSTNAME)}) THEN {x} END"
         if c.get("cookie"):
-            x = f"nullif(regexp_extract({x}, {_lit(options.session_cookie_sql_re)}, 1), '')"
+            x = f"nullif(regexp_extract({x}, {literal(options.session_cookie_sql_re)}, 1), '')"
         if c.get("lower"):
             x = f"lower({x})"
         if c.get("upper"):
@@ -234,7 +233,7 @@ class RegexParser(Parser):
         sqltype = RAW_COLUMNS[column]
         if "strptime" in c:
             formats = c["strptime"] if isinstance(c["strptime"], list) else [c["strptime"]]
-            listing = _lit(formats[0]) if len(formats) == 1 else "[" + ", ".join(_lit(f) for f in formats) + "]"
+            listing = literal(formats[0]) if len(formats) == 1 else literal_list(formats)
             parsed = f"try_strptime({x}, {listing})"
             # No zone in the text: the server wrote UTC (or we cannot know better).
             return parsed if all("%z" in f or "%Z" in f for f in formats) else f"timezone('UTC', {parsed})"
@@ -251,14 +250,14 @@ class RegexParser(Parser):
 
     def relation_sql(self, table: str, options: FieldOptions) -> str:
         """A relation of raw columns for the lines in ``table`` (line_no, line)."""
-        pattern = _lit(self.anchored)
-        names = ", ".join(_lit(n) for n in self.group_names)
+        pattern = literal(self.anchored)
+        names = literal_list(self.group_names)
         cols = self.raw_exprs(options)
-        no_match = _lit(f"line does not match format {self.name}")
+        no_match = literal(f"line does not match format {self.name}")
         if self._noise:
-            noise = _lit(f"^(?:{self._noise.pattern})$")
+            noise = literal(f"^(?:{self._noise.pattern})$")
             no_match = (f"CASE WHEN regexp_full_match(line, {noise}) "
-                        f"THEN {_lit(f'not a request: {self.name} message line')} ELSE {no_match} END")
+                        f"THEN {literal(f'not a request: {self.name} message line')} ELSE {no_match} END")
         cols.update({"kind": "'request'", "line_no": "line_no", "raw_line": "line",
                      "reject": f"CASE WHEN NOT matched THEN {no_match} END"})
         # The struct is only extracted from matching lines; on the others
@@ -266,7 +265,7 @@ class RegexParser(Parser):
         return f"""(
           SELECT {complete_raw(cols)} FROM (
             SELECT line_no, line, matched,
-                   CASE WHEN matched THEN regexp_extract(line, {pattern}, [{names}]) END AS m
+                   CASE WHEN matched THEN regexp_extract(line, {pattern}, {names}) END AS m
             FROM (SELECT line_no, rtrim(line, chr(13)) AS line,
                          regexp_full_match(rtrim(line, chr(13)), {pattern}) AS matched
                   FROM {table} WHERE rtrim(line, chr(13)) <> '')

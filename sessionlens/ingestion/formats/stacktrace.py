@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import re
 
+from ...sqltext import literal
+
 # A qualified class name alone or followed by ':' (Java / Python exception
 # lines), and the unqualified names Python's builtins use.
 # The class is CamelCase, so "production.ERROR:" (Monolog in syslog) is not one.
@@ -55,14 +57,10 @@ MONOLOG_CONTEXT_OPEN = r"\"exception\":\"\[object\]"
 MONOLOG_CONTEXT_CLOSE = r"\"\}\s*(?:\[\]\s*)?$"
 
 
-def _q(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def line_flags_sql(body: str) -> str:
     """Per-line SELECT items: the exception class a line names, and markers."""
-    return f"""nullif(regexp_extract({body}, {_q(EXC_LINE_RE)}, 1), '') AS exc_line,
-    nullif(regexp_extract({body}, {_q(CAUSED_BY_RE)}, 1), '') AS caused_by,
+    return f"""nullif(regexp_extract({body}, {literal(EXC_LINE_RE)}, 1), '') AS exc_line,
+    nullif(regexp_extract({body}, {literal(CAUSED_BY_RE)}, 1), '') AS caused_by,
     starts_with({body}, 'Traceback (most recent call last)') AS py_traceback"""
 
 
@@ -79,11 +77,11 @@ def record_aggregates_sql(order: str = "line_no") -> str:
 
 def exception_sql(message: str) -> str:
     """SQL naming a record's exception class from its aggregates and joined message."""
-    php = ", ".join([f"regexp_extract_all({message}, {_q(PHP_NEXT_RE)}, 1)[-1]"]
-                    + [f"nullif(regexp_extract({message}, {_q(p)}, 1), '')" for p in PHP_PATTERNS])
+    php = ", ".join([f"regexp_extract_all({message}, {literal(PHP_NEXT_RE)}, 1)[-1]"]
+                    + [f"nullif(regexp_extract({message}, {literal(p)}, 1), '')" for p in PHP_PATTERNS])
     # Python prints the exception raised last at the bottom; elsewhere the
     # outermost comes first and causes follow.
-    anywhere = f"nullif(regexp_extract({message}, {_q(NAMED_ANYWHERE_RE)}, 1), '')"
+    anywhere = f"nullif(regexp_extract({message}, {literal(NAMED_ANYWHERE_RE)}, 1), '')"
     chosen = (f"CASE WHEN has_traceback THEN coalesce(last_exc, {php}, {anywhere}) "
               f"ELSE coalesce({php}, first_exc, first_cause, {anywhere}) END")
     return rf"regexp_replace({chosen}, '\\+', '\\', 'g')"

@@ -40,6 +40,7 @@ from typing import Iterator
 
 import duckdb
 
+from ...sqltext import literal
 from ..normalise import complete_raw
 from ..options import FieldOptions
 from ..reader import iter_line_chunks, open_decompressed
@@ -122,7 +123,7 @@ class W3CParser(Parser):
 
         def v(*names: str) -> str:
             # several names: the legacy one, then the v2 / real-time one
-            one = [f"nullif(nullif(vals[list_position(fields, '{n}')], '-'), '')" for n in names]
+            one = [f"nullif(nullif(vals[list_position(fields, {literal(n)})], '-'), '')" for n in names]
             return one[0] if len(one) == 1 else f"coalesce({', '.join(one)})"
 
         def decoded(expr: str) -> str:
@@ -137,7 +138,8 @@ class W3CParser(Parser):
         ua = decoded(v("cs(user-agent)", "cs-user-agent"))
         ua = f"CASE WHEN NOT iis AND contains({ua}, '%20') THEN coalesce(try(url_decode({ua})), {ua}) ELSE {ua} END"
         query = decoded(v("cs-uri-query"))
-        cookie = f"CASE WHEN iis THEN replace({v('cs(cookie)')}, ';+', '; ') ELSE {decoded(v('cs(cookie)', 'cs-cookie'))} END"
+        cookie = (f"CASE WHEN iis THEN replace({v('cs(cookie)')}, ';+', '; ') "
+                  f"ELSE {decoded(v('cs(cookie)', 'cs-cookie'))} END")
         cip, xff = v("c-ip"), v("x-forwarded-for")
         if options.client_ip_from == "remote_addr":
             client = f"coalesce({cip}, {xff_client_sql(xff, 'xff')})"
@@ -160,7 +162,7 @@ class W3CParser(Parser):
             "remote_user": v("cs-username"),
             "user_agent": plus_spaces(ua),
             "referer": decoded(v("cs(referer)", "cs-referer")),
-            "session_cookie": f"nullif(regexp_extract({cookie}, '{options.session_cookie_sql_re}', 1), '')",
+            "session_cookie": f"nullif(regexp_extract({cookie}, {literal(options.session_cookie_sql_re)}, 1), '')",
             "cache_status": f"lower({v('x-edge-result-type')})",
             "request_id": v("x-edge-request-id"),
         }
@@ -192,11 +194,11 @@ class W3CParser(Parser):
             "kind": "'request'",
             "line_no": "line_no",
             "raw_line": "line",
-            "reject": f"""CASE WHEN is_header THEN '{HEADER}'
-                          WHEN fields IS NULL OR len(fields) = 0 THEN '{NO_FIELDS}'
+            "reject": f"""CASE WHEN is_header THEN {literal(HEADER)}
+                          WHEN fields IS NULL OR len(fields) = 0 THEN {literal(NO_FIELDS)}
                           WHEN len(vals) <> len(fields) AND NOT (len(vals) > len(fields) AND
                                len(list_filter(list_slice(vals, len(fields) + 1, len(vals)), lambda x: x <> '')) = 0)
-                            THEN '{mismatch}' END""",
+                            THEN {literal(mismatch)} END""",
         })
         return f"(SELECT {complete_raw(cols)} FROM w3c_lines)"
 

@@ -1,0 +1,139 @@
+"""Parsed batches -> Parquet files in a segment's staging folder.
+
+Each batch of raw columns goes through the normalising query and is
+written, still invisible, under the folder :meth:`Lake.staging_dir` gave;
+the engine publishes the folder once the whole file is in. Also here: the
+share of stored rows carrying each session signal (the file's coverage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import duckdb
+
+from ..lake.schema import STORED_COLUMNS
+from ..lake.writer import write_query
+from ..privacy import redact
+from ..sqltext import literal, literal_list
+from .formats.base import Batch, FallBack, IngestWarning, Parser
+from .normalise import normalise_sql
+from .options import FieldOptions
+from .rules import RuleSet
+
+
+@dataclass
+class BatchWriter:
+    """Writes one file's batches with a connection of the run.
+
+    Attributes:
+        con: the run's connection (its variables name the file).
+        rules: the session-error rules.
+        options: the field options.
+        constants: columns with one value for the whole file (file_id, source_file).
+    """
+
+    con: duckdb.DuckDBPyConnection
+    rules: RuleSet
+    options: FieldOptions
+    constants: dict[str, str]
+
+    def run(self, batches: Iterable[Batch], parser: Parser, staging: Path, segment_id: str,
+            reasons: dict[str, int]) -> tuple[int, int]:
+        """Writes every batch; returns (stored, rejected) lines and adds rejects to ``reasons``."""
+        stored = rejected = 0
+        for seq, batch in enumerate(batches):
+            s, r = self.write_batch(batch, parser, staging, f"{segment_id}-{seq}", reasons)
+            stored += s
+            rejected += r
+        return stored, rejected
+
+    def _copy(self, select: str, dest: Path, name: str, partitioned: bool,
+              constants: dict[str, str] | None = None) -> int:
+        return write_query(self.con, select, dest, name, "date" if partitioned else None, constants=constants)
+
+    def write_batch(self, batch: Batch, parser: Parser, staging: Path, name: str,
+                    reasons: dict[str, int]) -> tuple[int, int]:
+        """Writes one batch's stored rows and rejects; returns (stored, rejected) lines."""
+        norm = normalise_sql(batch.relation, parser.family, self.rules, self.options)
+        constants = {"source": parser.family, **self.constants}
+        cols = ", ".join(c for c in STORED_COLUMNS if c not in constants)
+        if batch.direct:
+            try:
+                n = self._copy(f"SELECT {cols} FROM ({norm}) WHERE _reject IS NULL", staging / "requests", name, True,
+                               constants)
+            except duckdb.Error as exc:
+                # The CSV reader gives up on some inputs (e.g. a stray \r at a
+                # line start); the regex path reads them line by line.
+                raise FallBack(f"CSV reader failed: {redact(str(exc).splitlines()[0])}") from None
+            batch.stored = n
+            return n, 0
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE norm AS {norm}")
+        for table in ("requests", "events"):  # a table with no rows gets no file
+            self._copy(f"SELECT {cols} FROM norm WHERE _reject IS NULL AND _table = {literal(table)}", staging / table,
+                       name, True, constants)
+        stored = self.con.execute("SELECT coalesce(sum(_n_lines), 0) FROM norm WHERE _reject IS NULL").fetchall()[0][0]
+        rows = self.con.execute(
+            "SELECT _reject, sum(_n_lines) FROM norm WHERE _reject IS NOT NULL GROUP BY 1"
+        ).fetchall()
+        for reason, n in rows:
+            reasons[reason] = reasons.get(reason, 0) + int(n)
+        rejected = sum(int(n) for _, n in rows)
+        if rejected:
+            self._copy(
+                "SELECT file_id, source_file, line_no, _n_lines AS lines, _reject AS reason, _excerpt AS excerpt "
+                "FROM norm WHERE _reject IS NOT NULL",
+                staging / "rejects",
+                name,
+                False,
+            )
+        batch.stored, batch.rejected = int(stored), rejected
+        return int(stored), rejected
+
+    def write_blank_rejects(self, blanks: list[int], staging: Path, segment_id: str) -> None:
+        """One reject per blank line (they count as read)."""
+        self.con.execute("CREATE OR REPLACE TEMP TABLE blanks (line_no BIGINT)")
+        self.con.executemany("INSERT INTO blanks VALUES (?)", [(b,) for b in blanks])
+        self._copy(
+            "SELECT getvariable('sl_file_id') AS file_id, getvariable('sl_source_file') AS source_file, "
+            "line_no, 1 AS lines, 'blank line' AS reason, '' AS excerpt FROM blanks",
+            staging / "rejects",
+            f"{segment_id}-blank",
+            False,
+        )
+
+    def coverage(self, staging: Path, stored: int) -> dict:
+        """Share of the file's stored rows that carry each session signal."""
+        files = [str(f) for t in ("requests", "events") for f in (staging / t).rglob("*.parquet")]
+        if not files or not stored:
+            return {}
+        row = self.con.execute(
+            f"""SELECT count(*), count(session_key), count(user_key), count(latency_ms), count(vhost),
+                       count(error_kind), count(host), count(app_version)
+                FROM read_parquet({literal_list(files)}, union_by_name=true)"""
+        ).fetchall()[0]
+        n = row[0] or 1
+        return {
+            "rows": row[0],
+            "session_cookie": round(row[1] / n, 4),
+            "user_key": round(row[2] / n, 4),
+            "latency": round(row[3] / n, 4),
+            "vhost": round(row[4] / n, 4),
+            "host": round(row[6] / n, 4),
+            "app_version": round(row[7] / n, 4),
+            "session_errors": row[5],
+        }
+
+
+def coverage_warnings(coverage: dict, stored: int, parser: Parser | None) -> list[dict]:
+    """A warning when a file holds no session signal at all."""
+    if not stored or not coverage or parser is None:
+        return []
+    if coverage["session_cookie"] == 0 and coverage["user_key"] == 0 and coverage["session_errors"] == 0:
+        return [IngestWarning(
+            "no session cookie, user or session-error rule in any stored row: this file cannot show session problems",
+            stored, "log the session cookie (e.g. \"$cookie_NAME\" or %{NAME}C) or pass --session-cookie NAME",
+        ).as_dict()]
+    return []
