@@ -10,8 +10,7 @@ higher. The onset is where the rate left its baseline (:mod:`onset`).
 One bucket cannot show a small or slow rise, so evidence is also pooled over
 buckets by a Poisson CUSUM (:mod:`cusum`), whose onset is where the rise truly
 began. ``find_segment_spikes`` (:mod:`segment_spikes`) runs the same search
-within each host, version, cookie format, edge verdict, cache status, vhost
-and route.
+within each host, version, cookie format, edge verdict, cache, vhost, route.
 """
 
 from __future__ import annotations
