@@ -13,6 +13,7 @@ from .analysis.headline import headline
 from .analysis.pipeline import analyze
 from .errors import InputError
 from .ingestion.engine import ingest
+from .lake.store import Lake
 from .report import write_report
 from .samples import INCIDENTS, generate
 
@@ -62,7 +63,8 @@ def run_demo(out: Path, seed: int = 7, scale: float = 1.0, console: Console | No
             f"{d['rejected']:,} rejected in {d['seconds']:.1f}s ({rate:,.0f} lines/s) -> {lake}"
         )
     for name in INCIDENTS:
-        analysis = analyze(out / "lakes" / name)
+        the_lake = Lake(out / "lakes" / name)  # one connection for the analysis and the report
+        analysis = analyze(the_lake)
         results[name]["analysis"] = analysis.to_json()
         for r in analysis.spikes:
             console.print(f"[bold]{name}[/bold]: {headline(r)}", highlight=False)
@@ -72,7 +74,7 @@ def run_demo(out: Path, seed: int = 7, scale: float = 1.0, console: Console | No
                           + (f", most likely {a['explained_by']}" if a.get("explained_by") else ""), highlight=False)
         if name == "archive":
             with console.status("writing the archive report"):
-                report = write_report(out / "lakes" / name, out / "report-archive.html", analysis=analysis)
+                report = write_report(the_lake, out / "report-archive.html", analysis=analysis)
             results[name]["report"] = str(report)
     console.print(f"\nLogs, markers and ground truth: {out / 'logs'}")
     console.print(f"Report: {results['archive']['report']}")

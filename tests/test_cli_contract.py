@@ -229,9 +229,12 @@ def test_nightly_and_demo_check_out_before_any_work(tmp_path, monkeypatch):
 
 
 def test_report_type_and_its_old_spelling(tmp_path, seen):
+    from sessionlens.lake.store import Lake
+
+    lake = Lake(tmp_path / "L", create=True)  # an empty lake: the analysis is stopped before it reads
     for flag in ("--type", "--format"):
         out = tmp_path / f"report{flag}.txt"  # a suffix that names no type: the flag decides
-        r = CliRunner().invoke(cli, ["report", "--lake", "L", "--out", str(out), flag, "json"])
+        r = CliRunner().invoke(cli, ["report", "--lake", str(lake.root), "--out", str(out), flag, "json"])
         assert r.exit_code == 1 and "stopped by the test" in r.output, r.output  # past the --out check
     assert "--type" in CliRunner().invoke(cli, ["report", "--help"]).output
     assert "--format" not in CliRunner().invoke(cli, ["report", "--help"]).output

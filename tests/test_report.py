@@ -171,7 +171,7 @@ def test_json_report_equals_analyze(lake, tmp_path):
 
 def test_bad_format(lake, tmp_path):
     r = CliRunner().invoke(cli, ["report", "--lake", str(lake / "lake"), "--out", str(tmp_path / "x.pdf")])
-    assert r.exit_code == 1 and "--format must be one of" in r.output
+    assert r.exit_code == 1 and "--type must be one of" in r.output
 
 
 def test_demo_writes_the_archive_report(tmp_path):

@@ -91,7 +91,7 @@ def detect_spikes(engine: Engine, series: pl.DataFrame, since: datetime, until: 
 
 
 def analyze(
-    lake_dir: str | Path,
+    lake_dir: str | Path | Lake,
     since: str | datetime | None = None,
     until: str | datetime | None = None,
     bucket_seconds: int | None = None,
@@ -116,7 +116,7 @@ def analyze(
     """
     detect_settings = detect_settings or DetectSettings()
     attribute_settings = attribute_settings or AttributeSettings()
-    lake = Lake(lake_dir)
+    lake = Lake.of(lake_dir)
     engine = engine or lake.engine()
     zone(tz)  # an unknown --tz fails before any work
     since = parse_time(since, tz=tz, now=now, what="--since")

@@ -86,11 +86,13 @@ def report(lake, out, report_type, legacy_type, since, until, tz):
       sessionlens report --lake lake/ --out today.html --since today --tz Europe/Berlin
     """
     from ..analysis.pipeline import analyze as run_analyze
+    from ..lake.store import Lake
     from ..report import prepare_out, write_report
 
     out, fmt = prepare_out(out, report_type or legacy_type)  # a bad --out fails before the analysis, not after it
-    analysis = run_analyze(lake, since, until, tz=tz)
-    path = write_report(lake, out, fmt, analysis=analysis)
+    the_lake = Lake(lake)  # one lake and one connection for the analysis and the report's charts
+    analysis = run_analyze(the_lake, since, until, tz=tz)
+    path = write_report(the_lake, out, fmt, analysis=analysis)
     click.echo(str(path))
     if analysis.verdict in CANNOT_JUDGE:
         # the report is written and says so; the exit code tells a scheduler it is no all-clear

@@ -27,7 +27,7 @@ def prepare_out(out: str | Path, fmt: str | None = None) -> tuple[Path, str]:
     out = Path(out)
     fmt = fmt or {".html": "html", ".htm": "html", ".md": "md", ".json": "json"}.get(out.suffix.lower())
     if fmt not in FORMATS:
-        raise InputError(f"--format must be one of {', '.join(FORMATS)} (or give --out a .html, .md or .json name)")
+        raise InputError(f"--type must be one of {', '.join(FORMATS)} (or give --out a .html, .md or .json name)")
     if out.is_dir():
         raise InputError(f"--out {out}: is a folder; give a file name")
     try:
@@ -39,7 +39,7 @@ def prepare_out(out: str | Path, fmt: str | None = None) -> tuple[Path, str]:
     return out, fmt
 
 
-def write_report(lake_dir: str | Path, out: str | Path, fmt: str | None = None, since: str | None = None,
+def write_report(lake_dir: str | Path | Lake, out: str | Path, fmt: str | None = None, since: str | None = None,
                  until: str | None = None, analysis: Analysis | None = None, engine: Engine | None = None) -> Path:
     """Analyses a lake (unless given an analysis) and writes the report; returns its path.
 
@@ -47,11 +47,11 @@ def write_report(lake_dir: str | Path, out: str | Path, fmt: str | None = None, 
     engine over ``lake_dir`` the charts query (default: one opened here, for the whole report).
     """
     path, fmt = prepare_out(out, fmt)
-    analysis = analysis or analyze(lake_dir, since, until)
+    engine = engine or Lake.of(lake_dir).engine()  # one connection for the analysis and the charts
+    analysis = analysis or analyze(lake_dir, since, until, engine=engine)
     if fmt == "json":
         path.write_text(json.dumps(analysis.to_json(), indent=1) + "\n")
         return path
-    engine = engine or Lake(lake_dir).engine()
     if fmt == "html":
         path.write_text(render_html(engine, analysis))
     else:
