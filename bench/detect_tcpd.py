@@ -2,7 +2,7 @@
 
     python bench/detect_tcpd.py [--no-record]
 
-Runs ``sessionlens.changepoint.change_points`` -- the function
+Runs ``sessionlens.analysis.changepoint.change_points`` -- the function
 ``sessionlens analyze`` calls -- with its default parameters on every
 univariate TCPD series in ../shared/data/real/tcpd/datasets and scores it
 as TCPDBench does (van den Burg & Williams 2020): F1 with a margin of 5 and
@@ -11,7 +11,7 @@ a change point. Prints them next to the published default-parameter table
 and appends the result to docs/benchmarks.md.
 
 The defaults were chosen from first principles (see the module docstring of
-sessionlens.changepoint), then compared with a few alternatives on this same
+sessionlens.analysis.changepoint), then compared with a few alternatives on this same
 data; to show the comparison did not overfit, a leave-one-series-out check
 picks the best of those alternatives on 30 series and scores it on the 31st.
 """
@@ -157,7 +157,7 @@ def main() -> None:
         f"\n### Change points: TCPD, {len(rows)} univariate series, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
         f"Machine: {machine()}  ",
         "Command: `python bench/detect_tcpd.py`  ",
-        f"`sessionlens.changepoint.change_points` with its defaults, the function `analyze` calls (PELT, a "
+        f"`sessionlens.analysis.changepoint.change_points` with its defaults, the function `analyze` calls (PELT, a "
         f"line per segment, noise scale = residual SD of one line through the series, penalty "
         f"{DEFAULT_PENALTY:g} log n = BIC for three parameters per change, min segment {MIN_SIZE}, points over "
         f"{OUTLIER_SIGMAS:g} noise units from a running median of {2 * MIN_SIZE - 1} replaced by it), "

@@ -7,7 +7,7 @@ with `value` failures out of `cnt`), the anomalous minute from anomaly.yaml is
 "now" and every earlier minute the history, the same leaves that
 queries/segment_leaves.sql gives `analyze` (errors and requests in the spike
 window and before it). The engine `analyze` runs inside `segments()`,
-sessionlens.localize.localize with the very settings object segments() passes
+sessionlens.analysis.localise.localize with the very settings object segments() passes
 it (SegmentSettings().localize), names the elements behind the failures.
 Scored as RiskLoc scores: an element is its sorted attr=value pairs joined by
 '&', a true positive only on an exact match, F1 pooled over all cases.
