@@ -2,37 +2,23 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from rich.console import Console
 
 from .analysis.headline import headline
 from .analysis.pipeline import analyze
-from .errors import InputError
 from .ingestion.engine import ingest
 from .lake.store import Lake
+from .outputs import writable_dir
 from .report import write_report
 from .samples import INCIDENTS, generate
 
 
 def check_out_dir(out: Path) -> None:
-    """Creates ``out`` if missing and proves it writable (a probe file), before any work.
-
-    Raises:
-        InputError: ``out`` is a file, or cannot be created or written (one line).
-    """
-    if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out}: exists and is not a directory")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=out, prefix=".sessionlens-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise InputError(f"--out {out}: cannot write there ({exc.strerror or type(exc).__name__})") from None
+    """Creates ``out`` if missing and proves it writable, before any work (one-line InputError if not)."""
+    writable_dir(out, "--out")
 
 
 def run_demo(out: Path, seed: int = 7, scale: float = 1.0, console: Console | None = None) -> dict[str, dict]:

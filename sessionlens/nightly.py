@@ -29,7 +29,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import threading
 import time
 import urllib.error
@@ -47,6 +46,7 @@ from .ingestion.engine import IngestSummary, ingest
 from .lake.lock import FileLock
 from .lake.span import bulk_span
 from .lake.store import Lake
+from .outputs import writable_dir
 from .report import write_report
 from .report.nightly_index import render_index
 
@@ -103,9 +103,8 @@ def _findings(analysis: Analysis, since: datetime) -> tuple[list[str], int, int]
     for a in analysis.anomalies:
         if iso(a.end or a.start) >= iso(since):
             anomalies += 1
-            counts = a.to_json()  # the counts its kind has, named as the JSON names them
-            size = " ".join(f"{k}={counts[k]}" for k in ("sessions", "users", "clients", "max_cycles")
-                            if counts.get(k) is not None)
+            # the counts its kind names in a finding, keyed as the JSON keys them
+            size = " ".join(f"{k}={v}" for k, v in a.headline_counts().items())
             lines.append(f"anomaly {a.kind} {iso(a.start)} {size} explained_by={a.explained_by}")
     return lines, spikes, anomalies
 
@@ -216,19 +215,6 @@ def _check_webhook(url: str) -> None:
         raise InputError(f"--webhook {url}: not an http(s) URL")
 
 
-def _check_dir(path: Path, what: str) -> None:
-    """Creates ``path`` if missing and proves it writable (a probe file): one-line InputError if not."""
-    if path.exists() and not path.is_dir():
-        raise InputError(f"{what} {path}: exists and is not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".sessionlens-probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise InputError(f"{what} {path}: cannot write there ({exc.strerror or type(exc).__name__})") from None
-
-
 def _last_data_at(lake: Lake) -> str | None:
     """When rows were last stored in the lake (the newest ingest that stored any)."""
     times = [s.ingested_at for s in lake.read_manifest().segments if s.stored and s.ingested_at]
@@ -260,8 +246,8 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
     for path, what in ((out, "--out"), (lake_dir, "--lake")):
         if path.resolve() == box:
             raise InputError(f"{what} {path}: must not be the inbox itself")
-    _check_dir(out, "--out")
-    _check_dir(lake_dir, "--lake")
+    writable_dir(out, "--out")
+    writable_dir(lake_dir, "--lake")
     lock = FileLock(out / ".nightly.lock", f"{out}: another nightly run is in progress")
     try:
         lock.acquire()
@@ -270,7 +256,7 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
     try:
         lake_obj = Lake(lake_dir)  # the run's one lake: its engine (one connection) serves every query below
         # The lake's and the reports' own files are never input, even inside the inbox.
-        summary = ingest(lake_dir, [str(inbox)], progress=progress, exclude=[out])  # the lake is always left out
+        summary = ingest(lake_obj, [str(inbox)], progress=progress, exclude=[out])  # the lake is always left out
         if summary.stored == 0:
             return _no_new_data(summary, lake_obj, out)
         engine = lake_obj.engine()
@@ -280,7 +266,7 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
         end = until_t or (newest + timedelta(seconds=1) if newest else datetime.now(timezone.utc))
         since = end - DAY
         # the night; its baseline comes from the history before it
-        analysis = analyze(lake_dir, since, end, engine=engine)
+        analysis = analyze(lake_obj, since, end, engine=engine)
         findings, spikes, anomalies = _findings(analysis, since)
         night = f"{(end - timedelta(seconds=1)):%Y-%m-%d}"
         report = out / f"{night}.html"

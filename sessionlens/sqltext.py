@@ -34,11 +34,6 @@ def literal(value: object) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def literal_body(value: object) -> str:
-    """The inside of a string literal, for text spliced between quotes already written."""
-    return literal(value)[1:-1]
-
-
 def literal_list(values: Iterable[object]) -> str:
     """A SQL list of string literals: ``['a', 'b']``."""
     return "[" + ", ".join(literal(v) for v in values) + "]"

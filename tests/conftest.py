@@ -36,7 +36,7 @@ def ingest_text(tmp_path: Path, text: str, name: str = "input.log", **kwargs):
 def rows(lake: Lake, table: str = "requests", order: str = "line_no") -> list[dict]:
     rel = lake.sql(f"SELECT * FROM {table} ORDER BY {order}")
     cols = rel.columns
-    return [dict(zip(cols, r)) for r in rel.fetchall()]
+    return [dict(zip(cols, r, strict=True)) for r in rel.fetchall()]
 
 
 def parse_ts(text: str) -> datetime:

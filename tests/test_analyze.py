@@ -15,7 +15,6 @@ from sessionlens.samples.traps import TRAPS, generate_trap
 
 from .conftest import scenario_lake
 
-
 _prepared = scenario_lake
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from sessionlens import Lake, ingest
-from sessionlens.analysis.pipeline import analyze
 from sessionlens.analysis.anomalies import DETECTORS
+from sessionlens.analysis.pipeline import analyze
 from sessionlens.privacy import keyed_hash, load_or_create_key
 from sessionlens.samples import generate
 
@@ -116,7 +116,8 @@ def test_negative_controls_report_nothing(tmp_path):
         records.append(_ev(100 + d, "login", "traveller", f"device-session-{d}", ip=f"192.0.2.{d + 10}"))
     # ordinary logout and login, twice
     for k in range(2):
-        records += [_ev(200 + k * 20, "logout", "regular", f"regular-{k}"), _ev(201 + k * 20, "login", "regular", f"regular-{k + 1}")]
+        records += [_ev(200 + k * 20, "logout", "regular", f"regular-{k}"),
+                    _ev(201 + k * 20, "login", "regular", f"regular-{k + 1}")]
     # normal enrolments: each user their own device
     for i in range(30):
         records.append(_ev(300 + i, "mfa_enroll", f"staff{i}", f"staff-session-{i}", device_id=f"totp-{i:04d}"))

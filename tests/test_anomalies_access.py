@@ -7,10 +7,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from sessionlens import Lake, ingest
-from sessionlens.analysis.pipeline import analyze
 from sessionlens.analysis.anomalies.base import nearest_cause
 from sessionlens.analysis.anomalies.invalidation import Burst, find_bursts, is_routine
 from sessionlens.analysis.anomalies.loops import LogoutLoop, LoopSettings
+from sessionlens.analysis.pipeline import analyze
 from sessionlens.changes import Change, import_markers
 from sessionlens.samples import generate
 from sessionlens.samples.core import BROWSERS, nginx_edge_line, write_jsonl
@@ -148,12 +148,13 @@ def test_logout_loop_sizes_are_per_period(tmp_path):
     lines = []
     t = T0
     for k in range(8):  # one browser cycling every 20 s, twice in a row with a pause: 8 cycles in 10 min at most
-        for path, status, method in (("/api/me", 302, "GET"), ("/users/logout", 302, "DELETE"), ("/users/login", 200, "GET")):
+        for path, status, method in (("/api/me", 302, "GET"), ("/users/logout", 302, "DELETE"),
+                                     ("/users/login", 200, "GET")):
             lines.append(_line(t, "192.0.2.50", path, status, cookie=f"loop-cookie-{k:04d}-abcdefgh", method=method,
                                location="/users/login?reason=expired" if path == "/api/me" else None))
             t += timedelta(seconds=6)
     t += timedelta(minutes=40)
-    for k in range(6):  # the same browser later: six more, in another stretch
+    for _ in range(6):  # the same browser later: six more, in another stretch
         lines.append(_line(t, "192.0.2.50", "/users/logout", 302, method="DELETE"))
         lines.append(_line(t + timedelta(seconds=5), "192.0.2.50", "/users/login", 200))
         t += timedelta(seconds=30)
@@ -181,7 +182,8 @@ def test_a_wiping_change_is_preferred_to_a_later_unrelated_one():
                Change(id="flag", at=flush + timedelta(minutes=1), kind="feature_flag", label="dark mode")]
     prefer = ("session_store", "cookie", "maintenance", "config")
     assert nearest_cause(changes, flush + timedelta(seconds=30), slack=timedelta(minutes=5))[0] == "flag"
-    assert nearest_cause(changes, flush + timedelta(seconds=30), slack=timedelta(minutes=5), prefer=prefer)[0] == "flush"
+    assert nearest_cause(changes, flush + timedelta(seconds=30), slack=timedelta(minutes=5),
+                         prefer=prefer)[0] == "flush"
     # a store change hours before loses to the change made just before
     old = Change(id="old", at=flush - timedelta(minutes=90), kind="config", label="x")
     assert nearest_cause(changes[:1] + changes[2:] + [old], flush + timedelta(minutes=2), prefer=prefer)[0] == "flag"

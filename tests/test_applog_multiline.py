@@ -14,10 +14,10 @@ from datetime import datetime, timezone
 import pytest
 
 from sessionlens import Lake, ingest
+from sessionlens.ingestion.engine import preview
 from sessionlens.ingestion.formats import detect
 from sessionlens.ingestion.formats.multiline import YEAR_WARNING
 from sessionlens.ingestion.formats.rails_legacy import ZONE_WARNING
-from sessionlens.ingestion.engine import preview
 from sessionlens.ingestion.options import FieldOptions
 from sessionlens.privacy import keyed_hash, load_or_create_key
 

@@ -11,11 +11,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from sessionlens.analysis.pipeline import analyze
 from sessionlens.analysis.attribute import AttributeSettings, rank
+from sessionlens.analysis.pipeline import analyze
 from sessionlens.analysis.scope import delay_of, parse_duration, percent_of, rollouts
-from sessionlens.changes import Change, all_changes
 from sessionlens.analysis.spikes import Spike
+from sessionlens.changes import Change, all_changes
 from sessionlens.lake.store import Lake
 from sessionlens.samples.traps import _at
 from sessionlens.samples.traps_causes import CAUSE_TRAPS

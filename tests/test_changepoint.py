@@ -74,7 +74,7 @@ def test_spike_gives_both_ends(start, length, sigma):
 
 @pytest.mark.parametrize("base,spike", [(0.2, 15.0), (1.0, 10.0), (5.0, 20.0)])
 def test_standardised_poisson_counts(base, spike):
-    # Errors per bucket against a known baseline rate, as detect.py sees
+    # Errors per bucket against a known baseline rate, as spikes.py sees
     # them: requests vary, the error rate jumps for 60 buckets.
     rng = np.random.default_rng(int(10 * base))
     requests = rng.poisson(200, 600).astype(float)

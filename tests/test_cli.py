@@ -144,7 +144,7 @@ def test_formats_command_shows_every_format_with_a_sample(tmp_path):
 
 @pytest.mark.parametrize("make_out, needle, code", [
     (lambda d: d, "is a directory", 2),  # --out names an existing folder: a usage error (click)
-    (lambda d: d / "file.txt" / "r.html", "cannot create its folder", 1),  # a file stands where a folder must be
+    (lambda d: d / "file.txt" / "r.html", "exists and is not a directory", 1),  # a file stands where a folder must be
     (lambda d: d / "r.pdf", "--type must be one of", 1),
 ])
 def test_report_out_is_checked_before_the_analysis(access_log, tmp_path, monkeypatch, make_out, needle, code):

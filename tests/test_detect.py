@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 
 from sessionlens.analysis.cusum import cusum, episodes, threshold_for
-from sessionlens.analysis.spikes import DetectSettings, fit_baseline, find_spikes
 from sessionlens.analysis.segment_spikes import find_segment_spikes
+from sessionlens.analysis.spikes import DetectSettings, find_spikes, fit_baseline
 
 T0 = datetime(2024, 5, 6, tzinfo=timezone.utc)
 

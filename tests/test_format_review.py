@@ -16,8 +16,8 @@ import json
 import pytest
 
 from sessionlens import Lake, ingest, preview
-from sessionlens.ingestion.containers import unwrap
 from sessionlens.errors import FormatError
+from sessionlens.ingestion.containers import unwrap
 from sessionlens.ingestion.formats import get_spec
 from sessionlens.ingestion.formats.regexfmt import RegexParser
 

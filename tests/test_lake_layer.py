@@ -146,3 +146,129 @@ def test_a_lake_at_an_awkward_path_is_read_through_quoted_file_lists(tmp_path):
     assert lake.sql("SELECT count(*) FROM changes").fetchall() == [(3,)]  # the sandbox's allowed paths too
     assert remove_changes(lake, ["b"]) == ["b"]
     assert sorted(c.id for c in written_changes(lake)) == ["a", "c"]
+
+
+def _count_calls(monkeypatch, *names: str) -> dict[str, int]:
+    """Counts calls to Lake methods (each still runs)."""
+    calls = dict.fromkeys(names, 0)
+    for name in names:
+        original = getattr(Lake, name)
+
+        def counted(self, *args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(Lake, name, counted)
+    return calls
+
+
+def _consistent(lake: Lake) -> None:
+    """Every table's files on disk are exactly the manifest's, and no pending or staged file is left."""
+    manifest = lake.read_manifest()
+    for table in ("requests", "events", "rejects", "changes"):
+        assert set(manifest.files(table)) == _on_disk(lake, table), table
+    assert not list(lake.root.rglob("*.tmp"))
+    staging = lake.root / "_staging"
+    assert not staging.exists() or not any(p.suffix in (".parquet", ".log") for p in staging.rglob("*"))
+
+
+def test_ingest_commits_each_segment_once_through_the_lake(tmp_path, monkeypatch):
+    from sessionlens import ingest
+
+    calls = _count_calls(monkeypatch, "commit_segment", "write_manifest")
+    inbox = tmp_path / "in"
+    inbox.mkdir()
+    for f in range(3):
+        (inbox / f"access-{f}.log").write_text("\n".join(LINE.format(n=i, m=i + f) for i in range(10))
+                                               + "\nnot a log line\n")
+    summary = ingest(tmp_path / "lake", [str(inbox)])
+    assert (summary.stored, summary.rejected) == (30, 3)
+    assert calls == {"commit_segment": 3, "write_manifest": 3}  # exactly one commit per segment
+    lake = Lake(tmp_path / "lake")
+    manifest = lake.read_manifest()
+    assert len(manifest.segments) == 3 and all(set(s.parts) == {"requests", "rejects"} for s in manifest.segments)
+    _consistent(lake)
+    again = ingest(tmp_path / "lake", [str(inbox)])  # idempotent: nothing new, no commit
+    assert again.stored == 0 and calls == {"commit_segment": 3, "write_manifest": 3}
+
+
+def test_marker_rejects_are_staged_and_committed_with_their_segment(tmp_path, monkeypatch):
+    from sessionlens import ingest
+
+    calls = _count_calls(monkeypatch, "commit_segment", "write_manifest", "stage_rows", "write_table")
+    src = tmp_path / "deploy-markers.jsonl"
+    src.write_text('{"id": "d1", "at": "2023-09-19T16:09:00Z", "kind": "deploy", "label": "v2"}\n'
+                   '{"id": "d2", "at": "not a time"}\n')
+    summary = ingest(tmp_path / "lake", [str(src)])
+    (result,) = summary.files
+    assert result.format.startswith("markers:") and (result.stored, result.rejected) == (1, 1)
+    # the changes table is one commit (write_table), the segment with its rejects another
+    assert calls == {"commit_segment": 1, "write_manifest": 2, "stage_rows": 2, "write_table": 1}
+    lake = Lake(tmp_path / "lake")
+    (segment,) = lake.read_manifest().segments
+    assert list(segment.parts) == ["rejects"] and len(segment.parts["rejects"]) == 1
+    assert pq.read_schema(lake.root / segment.parts["rejects"][0]).equals(arrow_schema("rejects"))
+    assert lake.sql("SELECT line_no, lines FROM rejects").fetchall() == [(2, 1)]
+    _consistent(lake)
+
+
+def test_forget_drops_segments_in_one_commit_through_the_lake(tmp_path, monkeypatch):
+    from sessionlens.ingestion.forget import forget
+
+    lake, _ = ingest_text(tmp_path, "\n".join(LINE.format(n=i, m=i) for i in range(10)) + "\nnot a log line\n")
+    ingest_text(tmp_path, "\n".join(LINE.format(n=i, m=i + 20) for i in range(5)) + "\n", name="other.log")
+    store(lake, _changes("a"))
+    calls = _count_calls(monkeypatch, "drop_segments", "write_manifest")
+    result = forget(lake.root, [str(tmp_path / "input.log")])
+    assert (result.rows, result.rejects, len(result.segments)) == (10, 1, 1)
+    assert calls == {"drop_segments": 1, "write_manifest": 1}
+    manifest = Lake(lake.root).read_manifest()
+    assert [s.path for s in manifest.segments] == [str(tmp_path / "other.log")]
+    assert len(manifest.files("changes")) == 1  # the changes table is not a segment's
+    _consistent(lake)
+    assert Lake(lake.root).sql("SELECT count(*) FROM requests").fetchall() == [(5,)]
+
+
+def test_segment_writes_need_the_lock(tmp_path):
+    from sessionlens.lake.manifest import Segment
+
+    lake = Lake(tmp_path / "lake", create=True)
+    segment = Segment("s1", "x.log", 0, 1, "h", 1, 1, "f", 1, 0)
+    with pytest.raises(LakeError, match="writer lock"):
+        lake.commit_segment(segment)
+    with pytest.raises(LakeError, match="writer lock"):
+        lake.drop_segments(["s1"])
+    with lake.writer():
+        lake.commit_segment(segment)
+        assert lake.drop_segments(["nope"]) == []
+        assert [s.segment_id for s in lake.drop_segments(["s1"])] == ["s1"]
+    assert lake.read_manifest().segments == []
+    with lake.writer(), pytest.raises(LakeError, match="partitioned"):
+        lake.stage_rows(lake.staging_dir("x"), "requests", pa.table({"ts": [1]}), "x")
+
+
+def test_the_written_changes_query_selects_exactly_change_columns(tmp_path):
+    from sessionlens.lake.sql import load
+
+    lake = Lake(tmp_path / "lake", create=True)
+    assert lake.engine().run("written_changes").columns == list(CHANGE_COLUMNS)
+    assert "CHANGE_COLUMNS" in load("written_changes")  # the header names its source
+
+
+def test_no_module_outside_the_lake_writes_the_lake_by_hand():
+    """Manifest commits, Parquet files and the staging area are the lake's own (sessionlens/lake/)."""
+    import re
+    from pathlib import Path
+
+    import sessionlens
+
+    package = Path(sessionlens.__file__).parent
+    forbidden = re.compile(r"\bwrite_manifest\(|\bpq\.write_table\(|\bparquet\.write_table\(|[\"']_staging[\"']")
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        if path.parent.name == "lake" and path.parent.parent == package:
+            continue
+        for no, line in enumerate(path.read_text().splitlines(), 1):
+            if forbidden.search(line):
+                offenders.append(f"{path.relative_to(package)}:{no}: {line.strip()}")
+    assert offenders == []

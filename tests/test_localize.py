@@ -25,7 +25,7 @@ def _leaves(seed: int, bad: list[dict[str, str]], rate: float = 0.3, base: float
     rng = np.random.default_rng(seed)
     rows = []
     for combo in itertools.product(*DIMS.values()):
-        leaf = dict(zip(DIMS, combo))
+        leaf = dict(zip(DIMS, combo, strict=True))
         n = int(rng.integers(20, 400))  # uneven leaves: some small, as a real split of traffic is
         hit = any(all(leaf[k] == v for k, v in b.items()) for b in bad)
         rows.append({**leaf, "errors": int(rng.binomial(n, rate if hit else base)), "requests": n,

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 
 from sessionlens import Lake, ingest
 from sessionlens.analysis.pipeline import analyze
+from sessionlens.changes.markers import detect_marker_format, read_marker_file
 from sessionlens.changes.store import import_markers, written_changes
 from sessionlens.errors import SessionlensError
-from sessionlens.changes.markers import detect_marker_format, read_marker_file
 from sessionlens.nightly import run_nightly
 from sessionlens.report import write_report
 

@@ -49,8 +49,8 @@ def test_nightly_writes_reports_and_findings(inbox, tmp_path, hook):
     first = runner.invoke(cli, args + ["--fail-on", "anomaly", "--webhook", url])
     assert first.exit_code == 3, first.output  # the shared session is an anomaly
     lines = first.output.splitlines()
-    assert any(l.startswith("anomaly session_sharing") and "users=33" in l for l in lines)
-    assert any(l.startswith("spike ") and "config-apt-upgrade" in l for l in lines)
+    assert any(line.startswith("anomaly session_sharing") and "users=33" in line for line in lines)
+    assert any(line.startswith("spike ") and "config-apt-upgrade" in line for line in lines)
     out = tmp_path / "out"
     assert (out / "2022-06-21.html").exists() and (out / "latest.html").read_text() == (out / "2022-06-21.html").read_text()
     assert "2022-06-21.html" in (out / "index.html").read_text()

@@ -197,7 +197,7 @@ def test_access_vector(tmp_path, vector):
         return
     assert summary.stored == 1, summary.rejected_by_reason
     rel = lake.sql("SELECT * FROM requests")
-    row = dict(zip(rel.columns, rel.fetchall()[0]))
+    row = dict(zip(rel.columns, rel.fetchall()[0], strict=True))
     key = load_or_create_key(lake.root)
     problems = compare(row, expected, absent, vector["line"], key, vector["format"] == "nginx_fluentd")
     assert problems == []

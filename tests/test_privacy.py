@@ -81,7 +81,7 @@ def test_canaries_never_reach_the_lake_or_the_output(tmp_path):
     lake = tmp_path / "lake"
     runner = CliRunner()
     outputs = []
-    for p, fmt in zip(paths, ["nginx-edge", "cloudflare-http-requests", "app-events", "rails"]):
+    for p, fmt in zip(paths, ["nginx-edge", "cloudflare-http-requests", "app-events", "rails"], strict=True):
         result = runner.invoke(cli, ["ingest", "--lake", str(lake), "--format", fmt, str(p)])
         outputs.append(result.output)
         assert result.exit_code == 0, result.output
@@ -98,7 +98,7 @@ def test_canaries_never_reach_the_lake_or_the_output(tmp_path):
 def test_canaries_never_reach_stderr_or_json_summary(tmp_path):
     paths = _plant(tmp_path)
     out = ""
-    for p, fmt in zip(paths, ["nginx-edge", "cloudflare-http-requests", "app-events", "rails"]):
+    for p, fmt in zip(paths, ["nginx-edge", "cloudflare-http-requests", "app-events", "rails"], strict=True):
         proc = subprocess.run(
             [sys.executable, "-m", "sessionlens", "ingest", "--lake", str(tmp_path / "lake"), "--json", "--format", fmt, str(p)],
             capture_output=True, text=True,

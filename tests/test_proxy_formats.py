@@ -21,8 +21,8 @@ from sessionlens.ingestion.formats import detect, get_spec
 from sessionlens.ingestion.formats.base import lines_relation
 from sessionlens.ingestion.formats.regexfmt import RegexParser
 from sessionlens.ingestion.options import FieldOptions
-from sessionlens.privacy import keyed_hash, load_or_create_key
 from sessionlens.ingestion.reader import head_lines
+from sessionlens.privacy import keyed_hash, load_or_create_key
 
 from .conftest import rows
 
@@ -236,7 +236,7 @@ def _parse(spec: dict, lines: list[str], options: FieldOptions | None = None) ->
     con.execute("SET TimeZone = 'UTC'")
     lines_relation(con, 1, "\n".join(lines) + "\n")
     rel = con.sql(f"SELECT * FROM {parser.relation_sql('lines', options or FieldOptions())}")
-    return [dict(zip(rel.columns, r)) for r in rel.fetchall()]
+    return [dict(zip(rel.columns, r, strict=True)) for r in rel.fetchall()]
 
 
 def test_declarative_conversions():

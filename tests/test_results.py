@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
+from markupsafe import escape
 
 from sessionlens import Lake, ingest
 from sessionlens.analysis.anomalies import DETECTORS, detect_all
@@ -20,11 +21,14 @@ from sessionlens.analysis.anomalies.result import (
     SessionSharingAnomaly,
 )
 from sessionlens.analysis.attribute import rank
+from sessionlens.analysis.headline import headline
 from sessionlens.analysis.pipeline import analyze
 from sessionlens.analysis.result import Analysis, SpikeReport
 from sessionlens.analysis.suspects import Ranking
+from sessionlens.analysis.text import anomaly_size
 from sessionlens.changes import all_changes, import_markers
 from sessionlens.cli import cli
+from sessionlens.nightly import _findings
 from sessionlens.samples import INCIDENTS, generate
 
 T0 = datetime(2024, 5, 7, 10, tzinfo=timezone.utc)
@@ -164,3 +168,86 @@ def test_analyze_json_is_the_typed_results_json(samples):
     doc = json.loads(out.output)
     assert doc == json.loads(json.dumps(analysis.to_json()))
     assert doc["spikes"] == [r.to_json() for r in analysis.spikes]
+
+
+# --- each kind words itself -------------------------------------------------------------------------------------
+
+def test_each_kind_words_its_own_size_and_counts():
+    """``anomaly_size`` is the anomaly's own ``describe()``; ``headline_counts`` are the nightly finding's counts."""
+    when = {"start": T0, "end": T0 + timedelta(minutes=15)}
+    loop = LogoutLoopAnomaly(**when, clients=4, users=4, sessions=None, max_cycles=7, window_seconds=600,
+                             total_cycles=9)
+    shared = SessionSharingAnomaly(**when, sessions=1, users=0, users_estimated=True, clients=3)
+    wiped = MassInvalidationAnomaly(**when, users=80, users_estimated=True, sessions=90, clients=85,
+                                    peak_sessions=40, peak_window_seconds=300)
+    device = CrossAccountEnrollmentAnomaly(start=T0, end=T0, device="d1", users=5)
+    for a in (loop, shared, wiped, device):
+        assert anomaly_size(a) == a.describe()
+    assert loop.describe() == "4 clients looping, up to 7 logout/login cycles per client within 10 min"
+    assert shared.size_text() == "1 session used from up to 3 client addresses at once"
+    assert wiped.describe() == "80 users hit by session errors over 15 min"
+    assert device.describe() == "one device on 5 accounts"  # a single moment has no period
+    # keyed as the JSON keys them, unknown (None) counts left out
+    assert loop.headline_counts() == {"users": 4, "clients": 4, "max_cycles": 7}
+    assert shared.headline_counts() == {"sessions": 1, "users": 0, "clients": 3}
+    assert wiped.headline_counts() == {"sessions": 90, "users": 80, "clients": 85}
+    assert device.headline_counts() == {"users": 5}
+    for a in (loop, shared, wiped, device):
+        assert all(a.to_json()[k] == v for k, v in a.headline_counts().items())
+
+
+def test_nightly_findings_name_each_anomalys_counts(samples):
+    _, analysis = samples["mfa"]
+    lines, _, anomalies = _findings(analysis, analysis.window[0])
+    assert anomalies == len(analysis.anomalies) > 0
+    loop = next(a for a in analysis.anomalies if a.kind == "logout_loop")
+    assert (f"anomaly logout_loop {loop.to_json()['start']} users={loop.users} clients={loop.clients} "
+            f"max_cycles={loop.max_cycles} explained_by={loop.explained_by}") in lines
+
+
+# --- the notebook summary -----------------------------------------------------------------------------------------
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = '<img src=x onerror="alert(2)">'
+
+
+def test_notebook_summary_shows_the_analysis(samples):
+    _, analysis = samples["archive"]
+    html = analysis._repr_html_()
+    assert f"<b>{analysis.requests:,}</b> requests, <b>{analysis.session_errors:,}</b> session errors" in html
+    assert f"{len(analysis.spikes)} spike(s)" in html
+    report = analysis.spikes[0]
+    assert f"<h4>{escape(headline(report, analysis.display_tz))}</h4>" in html
+    top = report.suspects[0]
+    assert f"<tr><td>{escape(top.change.id)}</td><td>{escape(top.role)}" in html
+    assert f"<td>{top.score:.2f}</td>" in html
+    assert "<p>where: " in html and "of errors)" in html
+    _, geo = samples["geocaching"]
+    sharing = next(a for a in geo.anomalies if a.kind == "session_sharing")
+    assert f"⚠ <b>session_sharing</b> {sharing.to_json()['start']}: " in geo._repr_html_()
+    empty = dataclasses.replace(analysis, verdict="no-data", spikes=[], anomalies=[])
+    assert empty._repr_html_().startswith("<p><b>no-data</b>: ")
+
+
+def test_notebook_summary_escapes_hostile_text(samples):
+    _, analysis = samples["archive"]
+    report = analysis.spikes[0]
+    top = report.suspects[0]
+    hostile_change = dataclasses.replace(top.change, id=f"deploy-{IMG}", label=f"v2 {SCRIPT}")
+    suspects = [dataclasses.replace(top, change=hostile_change, evidence=[f"deployed {IMG}", SCRIPT]),
+                *report.suspects[1:]]
+    anomaly = SessionSharingAnomaly(start=T0, end=T0, sessions=1, users=3, users_estimated=False, clients=3,
+                                    evidence=[f"began after {hostile_change.id} ({hostile_change.label})"])
+    hostile = dataclasses.replace(analysis, spikes=[dataclasses.replace(report, suspects=suspects,
+                                                                        explained_by=hostile_change.id)],
+                                  anomalies=[anomaly])
+    html = hostile._repr_html_()
+    assert "<script" not in html and "<img" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;img src=x onerror=&#34;alert(2)&#34;&gt;" in html
+    # in each place it shows: the headline (the cause's label), the suspect's id and evidence, the anomaly's evidence
+    headline_html = html.split("<h4>")[1].split("</h4>")[0]
+    assert "v2 &lt;script&gt;" in headline_html
+    assert "<tr><td>deploy-&lt;img " in html
+    assert "<td>deployed &lt;img src=x onerror=&#34;alert(2)&#34;&gt;; &lt;script&gt;" in html
+    assert "⚠ <b>session_sharing</b> 2024-05-07T10:00:00Z: began after deploy-&lt;img " in html

@@ -48,6 +48,5 @@ def test_a_line_dated_hours_ahead_does_not_move_the_end(tmp_path):
 
     lines = _day() + [LINE.format(n=7, day="20/Sep/2023", hh=11, mm=0, status=200)]
     ingest_text(tmp_path, "\n".join(lines) + "\n")
-    con = Lake(tmp_path / "lake").connect()
-    span = bulk_span(con)
+    span = bulk_span(Lake(tmp_path / "lake").engine())
     assert span.end.day == 19 and span.outside == 1

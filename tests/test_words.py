@@ -6,7 +6,6 @@ import math
 import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from html import escape
 from types import SimpleNamespace
 from typing import ClassVar
 
@@ -15,15 +14,6 @@ from markupsafe import escape as markup_escape
 from rich.console import Console
 
 from sessionlens import Lake, ingest
-from sessionlens.analysis.pipeline import analyze
-from sessionlens.changes.store import import_markers
-from sessionlens.lake.engine import DuckDBEngine
-from sessionlens.report.html import render_html
-from sessionlens.report.markdown import render_markdown
-from sessionlens.samples import generate
-from sessionlens.samples.traps import BASE_ERROR, simulate, generate_trap
-from sessionlens.analysis.headline import headline
-from sessionlens.report.terminal import ENDING_TITLE, print_summary
 from sessionlens.analysis.anomalies.result import (
     Anomaly,
     CrossAccountEnrollmentAnomaly,
@@ -31,7 +21,16 @@ from sessionlens.analysis.anomalies.result import (
     MassInvalidationAnomaly,
     SessionSharingAnomaly,
 )
+from sessionlens.analysis.headline import headline
+from sessionlens.analysis.pipeline import analyze
 from sessionlens.analysis.text import anomaly_size, duration, pct, times
+from sessionlens.changes.store import import_markers
+from sessionlens.lake.engine import DuckDBEngine
+from sessionlens.report.html import render_html
+from sessionlens.report.markdown import render_markdown
+from sessionlens.report.terminal import ENDING_TITLE, print_summary
+from sessionlens.samples import generate
+from sessionlens.samples.traps import BASE_ERROR, generate_trap, simulate
 
 REMNANT_UNTIL = "2023-09-19 18:30"  # after the manual rollback, before the clean redeploy: web04 is left on v1.41.0
 
@@ -90,7 +89,7 @@ def test_headline_is_the_same_sentence_everywhere(archive):
     engine = DuckDBEngine(Lake(lake).connect())
     assert line in _terminal(full)
     assert markup_escape(line) in render_html(engine, full)  # Jinja2's autoescape
-    assert escape(line) in full._repr_html_()
+    assert markup_escape(line) in full._repr_html_()  # the notebook summary too
 
 
 def test_headline_without_a_cause_says_what_the_errors_share(archive):

@@ -11,7 +11,7 @@ def headline(report, tz: str | None = None) -> str:
 
     The multiple is the spike's own rate (its session errors over its
     requests, onset to end) against its baseline, through
-    ``wording.times``; the peak is given as a rate, never as a second
+    ``text.times``; the peak is given as a rate, never as a second
     multiple. The cause is named by id and label; without one, the sentence
     says what the errors have in common (the spike's top segments).
     """

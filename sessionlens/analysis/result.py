@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from html import escape
+from functools import lru_cache
 from typing import Any, Callable
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template, select_autoescape
 
 from ..changes.model import Change, iso
 from ..timeparse import fmt
@@ -134,26 +136,10 @@ class Analysis:
 
     def _repr_html_(self) -> str:
         """A compact summary in a notebook (charts: ``sessionlens.report.charts.all_charts``)."""
-        if self.verdict in ("no-data", "no-signal"):
-            out = [f"<p><b>{escape(self.verdict)}</b>: {escape(self.verdict_detail(self.local))}</p>"]
-        else:
-            out = [f"<p><b>{self.requests:,}</b> requests, <b>{self.session_errors:,}</b> session errors, "
-                   f"{len(self.spikes)} spike(s), {len(self.anomalies)} "
-                   f"anomal{'y' if len(self.anomalies) == 1 else 'ies'}</p>"]
-        for a in self.anomalies:
-            out.append(f"<p>⚠ <b>{escape(a.kind)}</b> {escape(iso(a.start))}: {escape('; '.join(a.evidence))}</p>")
-        for r in self.spikes:
-            out.append(f"<h4>{escape(headline(r, self.display_tz))}</h4><table><tr><th>change</th><th>role</th>"
-                       "<th>score</th><th>evidence</th></tr>")
-            for x in r.suspects:
-                role = x.role + (f" ({x.effect})" if x.effect else "")
-                out.append(f"<tr><td>{escape(x.change.id)}</td><td>{escape(role)}</td><td>{x.score:.2f}</td>"
-                           f"<td>{escape('; '.join(x.evidence))}</td></tr>")
-            out.append("</table>")
-            if r.segments:
-                segs = ", ".join(f"{g.dimension}={g.value} ({pct(g.error_share)} of errors)" for g in r.segments[:4])
-                out.append(f"<p>where: {escape(segs)}</p>")
-        return "".join(out)
+        return _notebook_summary().render(
+            verdict=self.verdict, verdict_detail=self.verdict_detail(self.local), requests=self.requests,
+            session_errors=self.session_errors, anomalies=self.anomalies,
+            spikes=[(headline(r, self.display_tz), r) for r in self.spikes])
 
     def to_json(self) -> dict[str, Any]:
         """The contract's document (``../shared/spec/analysis-json.md``)."""
@@ -178,3 +164,18 @@ def _suspect_json(x: Suspect) -> dict[str, Any]:
     if x.role == "response":
         d["effect"] = x.effect
     return d
+
+
+@lru_cache(maxsize=None)
+def _notebook_summary() -> Template:
+    """The notebook template (``templates/notebook_summary.html.j2``), every value HTML-escaped.
+
+    Its own small environment: the report's (``sessionlens.report.templating``)
+    sits a layer above analysis.
+    """
+    env = Environment(loader=PackageLoader("sessionlens.analysis", "templates"),
+                      autoescape=select_autoescape(("html", "j2")), undefined=StrictUndefined)
+    env.filters["thousands"] = lambda n: f"{n:,}"
+    env.filters["iso"] = iso
+    env.filters["pct"] = pct
+    return env.get_template("notebook_summary.html.j2")

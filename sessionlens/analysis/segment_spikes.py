@@ -2,7 +2,7 @@
 
 A canary on one host of ten can make that host's error rate jump tenfold
 while the overall rate barely moves. So the pooled search of
-:mod:`sessionlens.cusum` also runs within every value of the segment
+:mod:`sessionlens.analysis.cusum` also runs within every value of the segment
 dimensions. A value with history is held to its own baseline (its hours of
 day on the other days, as the overall rate is), blended with the overall
 expected rate by how many errors its history holds (a value that never

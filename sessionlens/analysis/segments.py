@@ -6,7 +6,7 @@ Two views of the spike window [onset, end), one list:
   cookie_format, host_version, host, app_version, edge_worker, cache_status,
   route and client_key, judged on its own;
 * multi-attribute elements (``queries/segment_leaves.sql`` and the engine in
-  ``localize.py``): the traffic is cut into leaves, one per combination of
+  ``localise.py``): the traffic is cut into leaves, one per combination of
   host, app_version, cookie_format, edge_worker, cache_status, route family,
   vhost and method, each compared with its own history before the onset; the
   engine names the most general combinations that hold the anomalous errors,

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import math
-from typing import Iterable
-
-from .anomalies.result import (
-    Anomaly,
-    CrossAccountEnrollmentAnomaly,
-    LogoutLoopAnomaly,
-    MassInvalidationAnomaly,
-    SessionSharingAnomaly,
-)
+from typing import Iterable, Protocol
 
 NONE_VALUE = "(none)"  # the value the queries give traffic that carries no value of a dimension
+
+
+class Described(Protocol):
+    """Anything that puts its own size into words: an ``Anomaly``.
+
+    Named by what it does rather than imported: the anomaly types word
+    themselves with the helpers here, so importing them would make a circle.
+    """
+
+    def describe(self) -> str:
+        """The size in words, with its unit and period."""
+        ...
 
 
 def pct(x: float) -> str:
@@ -91,39 +95,11 @@ def names_something(dimension: str, value: str) -> bool:
     return value != NONE_VALUE or dimension == "cookie_format"
 
 
-def anomaly_size(a: Anomaly) -> str:
-    """An anomaly's size in words, with its unit and period.
+def anomaly_size(a: Described) -> str:
+    """An anomaly's size in words, with its unit and period: the one entry the reports use.
 
     For example ``412 clients looping, up to 57 logout/login cycles per client within 10 min``.
-
-    The period is the detector's counting window when it has one
-    (``period_seconds`` of a logout loop), else the anomaly's own span from
-    ``start`` to ``end``. A kind this text does not know yet shows its
-    ``size`` and ``unit``.
+    Each kind words itself (``Anomaly.describe`` in ``anomalies.result``); a
+    kind that does not shows its ``size`` and ``unit``.
     """
-    period = a.period_seconds
-    if period:
-        within = f"within {duration(period)}"
-    else:
-        within = f"over {duration((a.end - a.start).total_seconds())}" if a.end > a.start else ""
-    parts: list[str] = []
-    if isinstance(a, LogoutLoopAnomaly):
-        parts.append(plural(a.clients, "client") + " looping")
-        parts.append(f"up to {plural(a.max_cycles, 'logout/login cycle')} per client")
-    elif isinstance(a, SessionSharingAnomaly):
-        sessions = plural(a.sessions or 1, "session")
-        if a.users:
-            parts.append(f"{sessions} used by {plural(a.users, 'distinct user')}")
-        elif a.clients:
-            addresses = plural(a.clients, "client address", "client addresses")
-            parts.append(f"{sessions} used from up to {addresses} at once")
-        else:
-            parts.append(sessions)
-    elif isinstance(a, MassInvalidationAnomaly):
-        parts.append(f"{plural(a.users, 'user')} hit by session errors")
-    elif isinstance(a, CrossAccountEnrollmentAnomaly):
-        parts.append(f"one device on {plural(a.users, 'account')}")
-    else:
-        parts.append(f"{a.unit.replace('_', ' ')} {a.size:,}")
-    text = ", ".join(parts)
-    return f"{text} {within}".strip() if text else within
+    return a.describe()

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-import duckdb
 import polars as pl
 
-from ..lake.engine import Engine, as_engine
+from ..lake.engine import Engine
 from ..lake.span import full_span
 from ..lake.store import Lake
 from .model import Change
@@ -25,12 +24,11 @@ NEW_AFTER = timedelta(hours=1)  # a format seen within the first hour of data wa
 MIX_JUMP = 0.3  # a verdict's share moving this much between 5-minute windows is a switch
 
 
-def infer_changes(source: Engine | duckdb.DuckDBPyConnection, since: datetime, until: datetime) -> list[Change]:
+def infer_changes(engine: Engine, since: datetime, until: datetime) -> list[Change]:
     """Changes nobody wrote down, read from the lake's requests between ``since`` and ``until``.
 
-    ``source``: the lake's engine, or a connection with the lake's views.
+    ``engine``: the lake's engine (:meth:`Lake.engine <sessionlens.lake.store.Lake.engine>`).
     """
-    engine = as_engine(source)
     params = {"since": since, "until": until}
     out: list[Change] = []
 
@@ -115,22 +113,22 @@ def link(inferred: list[Change], written: list[Change]) -> None:
                 break
 
 
-def all_changes(lake: Lake, since: datetime | None = None, until: datetime | None = None,
-                con: Engine | duckdb.DuckDBPyConnection | None = None, *, engine: Engine | None = None) -> list[Change]:
+def all_changes(lake: Lake, since: datetime | None = None, until: datetime | None = None, *,
+                engine: Engine | None = None) -> list[Change]:
     """Written and inferred changes, oldest first; inferred ones carry ``linked_to`` when matched.
 
     Changes are inferred between ``since`` and ``until`` (default: the
-    lake's first and last request). ``engine`` (or ``con``, a connection with
-    the lake's views): what to query; default the lake's own engine.
+    lake's first and last request). ``engine``: what to infer them from;
+    default the lake's own engine.
     """
-    source = engine or con or lake.engine()
+    engine = engine or lake.engine()
     if since is None or until is None:
-        lo, hi = full_span(source, "requests")
+        lo, hi = full_span(engine, "requests")
         if lo is None:
             return written_changes(lake)
         since = since or lo
         until = until or hi + timedelta(seconds=1)
     written = written_changes(lake)
-    inferred = infer_changes(source, since, until)
+    inferred = infer_changes(engine, since, until)
     link(inferred, written)
     return sorted(written + inferred, key=lambda c: c.at)

@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from ..errors import InputError, LakeError
-from ..lake.schema import CHANGE_COLUMNS, arrow_schema, conform
+from ..errors import InputError
+from ..lake.schema import arrow_schema, conform
 from ..lake.store import Lake
-from ..sqltext import ident
 from .markers import read_marker_file
 from .model import Change
 from .validate import KINDS, RecordError, clean, record_id, scope_of_stored
@@ -54,11 +52,9 @@ def written_changes(lake: Lake) -> list[Change]:
     Read defensively: a lake written before records were checked may hold a
     scope that is not an object (read as ``{}``) or an end before the start.
     """
-    at = ident("at")
-    rel = lake.relation("changes").project(", ".join(ident(c) for c in CHANGE_COLUMNS))
+    frame = lake.engine().run("written_changes")
     out = []
-    for values in rel.filter(f"{at} IS NOT NULL").order(at).fetchall():
-        row = dict(zip(CHANGE_COLUMNS, values, strict=True))
+    for row in frame.iter_rows(named=True):
         start, end = row["at"], row["end"]
         out.append(Change(id=str(row["id"] or ""), at=start, end=end if end is not None and end >= start else None,
                           kind=row["kind"] or "other", label=row["label"] or "", scope=scope_of_stored(row["scope"]),
@@ -156,11 +152,7 @@ def remove_changes(lake_dir: Lake | str | Path, ids: list[str]) -> list[str]:
     with lake.writer():
         tables: dict[str, pa.Table] = {}
         found: set[str] = set()
-        for rel in lake.read_manifest().extra_parts.get("changes", []):
-            try:
-                table = pq.read_table(lake.root / rel)
-            except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
-                raise LakeError(f"{lake.root / rel}: unreadable change file ({str(exc).splitlines()[0]})") from None
+        for rel, table in lake.read_parts("changes").items():
             hit = set(table.column("id").to_pylist()) & set(wanted)
             if hit:
                 tables[rel], found = table, found | hit

@@ -34,8 +34,10 @@ def nightly(inbox, lake, out, until, fail_on, webhook, webhook_timeout):
     Exit codes:
       0  analysed (or no new data since the last run)
       1  bad input: an unusable --out, --lake, --inbox or --webhook
+      2  usage error: an unknown flag or value
       3  --fail-on matched
       4  cannot judge the night: no requests in it, or none showing a session
+      70 internal error (a bug)
 
     \b
     Example:

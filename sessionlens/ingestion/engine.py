@@ -33,7 +33,7 @@ __all__ = ["IngestSummary", "FileResult", "ingest", "expand_paths", "build_parse
 
 
 def ingest(
-    lake: str | Path,
+    lake: Lake | str | Path,
     paths: Iterable[str],
     *,
     fmt: str | None = None,
@@ -51,7 +51,7 @@ def ingest(
     """Ingests files into a lake (created if missing) and returns the summary.
 
     Args:
-        lake: the lake directory.
+        lake: the lake directory, or a :class:`Lake` (its engine is then shared).
         paths: files, directories, globs, or '-' for standard input.
         fmt: a format name from ``sessionlens formats``; default: detect.
         nginx_format / apache_format: a log_format / LogFormat string.
@@ -75,17 +75,17 @@ def ingest(
     files = expand_inputs(paths, [Path(lake), *map(Path, exclude)])  # never the lake's own files
     parser = build_parser(fmt, nginx_format, apache_format, json_map)
     rules = load_rules(rules_file)
-    lake_obj = Lake(lake, create=True)
+    lake_obj = Lake.of(lake, create=True)
+    # The writer's garbage collection removes the staging area, and with it
+    # any raw input (stdin copies, unwrapped or ranged copies) a killed run left.
     with lake_obj.writer():
-        _remove_raw_leftovers(lake_obj)
         ingestor = Ingestor(lake_obj, parser, rules, options or FieldOptions(), progress, chunk_bytes, allow_rejects)
         for name, named in files:
             if name == "-":
-                staged = lake_obj.root / "_staging" / f"stdin-{os.getpid()}.log"
-                staged.parent.mkdir(parents=True, exist_ok=True)
-                stage_stdin(staged, stdin)
+                folder = lake_obj.staging_dir(f"stdin-{os.getpid()}")
+                staged = stage_stdin(folder / "stdin.log", stdin)
                 ingestor.ingest_file(staged, STDIN_LABEL, final=True)
-                staged.unlink(missing_ok=True)
+                shutil.rmtree(folder, ignore_errors=True)
             else:
                 ingestor.ingest_file(Path(name), str(Path(name).resolve()), named)
             if progress:
@@ -95,14 +95,3 @@ def ingest(
     summary.seconds = time.perf_counter() - started
     return summary
 
-
-def _remove_raw_leftovers(lake: Lake) -> None:
-    """Deletes raw input a killed run left in staging (stdin copies, unwrapped or ranged copies)."""
-    staging = lake.root / "_staging"
-    if not staging.exists():
-        return
-    for leftover in list(staging.glob("stdin-*.log")) + list(staging.glob("input-*")):
-        if leftover.is_dir():
-            shutil.rmtree(leftover, ignore_errors=True)
-        else:
-            leftover.unlink(missing_ok=True)

@@ -41,11 +41,11 @@ def _matches(seg: Segment, files: list[Path], fingerprints: set[str], segment_id
     return any(seg.path == str(f) for f in files)
 
 
-def forget(lake: str | Path, files: Sequence[str] = (), segments: Sequence[str] = ()) -> ForgetResult:
+def forget(lake: Lake | str | Path, files: Sequence[str] = (), segments: Sequence[str] = ()) -> ForgetResult:
     """Removes the segments of the given files (by path or content) or ids.
 
     Args:
-        lake: the lake directory.
+        lake: the lake directory, or a :class:`Lake`.
         files: input files as given to ``ingest`` (need not exist any more).
         segments: segment ids, as in the manifest and the ``file_id`` column.
 
@@ -55,20 +55,14 @@ def forget(lake: str | Path, files: Sequence[str] = (), segments: Sequence[str] 
     """
     if not files and not segments:
         raise InputError("name a FILE or give --segment ID")
-    lake_obj = Lake(lake)
+    lake_obj = Lake.of(lake)
     paths = [Path(f).resolve() for f in files if f != "-"] + ([Path(STDIN_LABEL)] if "-" in files else [])
     fingerprints = {fp for p in paths if p.is_file() and (fp := fingerprint_of(p))}
     with lake_obj.writer():
-        manifest = lake_obj.read_manifest()
-        gone = [s for s in manifest.segments if _matches(s, paths, fingerprints, set(segments))]
-        if not gone:
+        matched = [s.segment_id for s in lake_obj.read_manifest().segments
+                   if _matches(s, paths, fingerprints, set(segments))]
+        if not matched:
             raise InputError("nothing in the lake comes from " + ", ".join([*files, *segments]))
-        manifest.segments = [s for s in manifest.segments if s not in gone]
-        lake_obj.write_manifest(manifest)  # the atomic step: from here on the data is gone for readers
-        result = ForgetResult(segments=[s.segment_id for s in gone], files=sorted({s.path for s in gone}),
-                              rows=sum(s.stored for s in gone), rejects=sum(s.rejected for s in gone))
-        for seg in gone:
-            for parts in seg.parts.values():
-                for part in parts:
-                    (lake_obj.root / part).unlink(missing_ok=True)
-    return result
+        gone = lake_obj.drop_segments(matched)  # one commit, then their files are deleted
+    return ForgetResult(segments=[s.segment_id for s in gone], files=sorted({s.path for s in gone}),
+                        rows=sum(s.stored for s in gone), rejects=sum(s.rejected for s in gone))

@@ -2,9 +2,9 @@
 
 For each file: hash it, skip it if the manifest has its content already,
 ingest only the new tail if it grew, detect its format, parse it in
-batches into a staging directory (:mod:`.staging`), then publish the files
-and finally the manifest. Memory is bounded by the batch size and DuckDB's
-memory limit.
+batches into a staging directory (:mod:`.staging`), then commit the segment
+through the lake (:meth:`Lake.commit_segment`). Memory is bounded by the
+batch size and DuckDB's memory limit.
 """
 
 from __future__ import annotations
@@ -46,8 +46,7 @@ REJECT_ALL_MIN_LINES = 10  # a smaller file is an excerpt: its rejects are kept
 def connect_for_ingest(lake: Lake, key: str) -> duckdb.DuckDBPyConnection:
     """The run's DuckDB connection: UTC, bounded memory spilling under the lake, the hashing key set."""
     con = duckdb.connect()
-    tmp = lake.root / "_staging" / "duckdb-tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
+    tmp = lake.staging_dir("duckdb-tmp")
     for setting in (
         "SET TimeZone = 'UTC'",
         f"SET memory_limit = {literal(MEMORY_LIMIT)}",
@@ -217,9 +216,7 @@ class Ingestor:
                               "(--format, --nginx-format, --apache-format) or pass --allow-rejects to keep them")
             return
 
-        parts = {t: self.lake.publish(staging, t) for t in ("requests", "events", "rejects")}
-        manifest = self.lake.read_manifest()
-        manifest.segments.append(
+        self.lake.commit_segment(
             Segment(
                 segment_id=segment_id,
                 path=label,
@@ -233,11 +230,9 @@ class Ingestor:
                 stored=stored,
                 rejected=rejected,
                 compressed=compressed,
-                parts={t: p for t, p in parts.items() if p},
                 ingested_at=now_iso(),
-            )
+            ),
+            staging,  # its files become the segment's parts
         )
-        self.lake.write_manifest(manifest)
-        shutil.rmtree(staging, ignore_errors=True)
         result.lines_read, result.stored, result.rejected = lines, stored, rejected
         self.summary.count_rejects(reasons)

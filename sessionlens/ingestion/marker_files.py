@@ -7,12 +7,10 @@ second run skips it, and its records are counted as read, stored or rejected.
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from ..changes.markers import read_marker_file
 from ..changes.store import store
@@ -30,24 +28,18 @@ def ingest_markers(lake: Lake, summary: IngestSummary, path: Path, label: str, f
     read = read_marker_file(path)
     store(lake, read.changes, locked=True)
     segment_id = content_hash[:16]
-    parts: dict[str, list[str]] = {}
+    staging = None
     if read.rejects:
         staging = lake.staging_dir(f"markers-{segment_id}")
         rows = [{"file_id": segment_id, "source_file": label, "line_no": r.line_no, "lines": 1,
                  "reason": f"marker {r.reason}", "excerpt": r.excerpt} for r in read.rejects]
-        (staging / "rejects").mkdir()
-        pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema("rejects")),
-                       staging / "rejects" / f"part-{segment_id}-markers.parquet", compression="zstd")
-        parts["rejects"] = lake.publish(staging, "rejects")
-        shutil.rmtree(staging, ignore_errors=True)
+        lake.stage_rows(staging, "rejects", pa.Table.from_pylist(rows, schema=arrow_schema("rejects")),
+                        f"{segment_id}-markers")
     result.format = f"markers:{fmt}"
     result.lines_read, result.stored, result.rejected = read.read, len(read.changes), len(read.rejects)
     summary.count_rejects(Counter(f"bad marker {r.field}" for r in read.rejects))
-    manifest = lake.read_manifest()
-    manifest.segments.append(Segment(
+    lake.commit_segment(Segment(
         segment_id=segment_id, path=label, start_byte=0, end_byte=size, prefix_hash=content_hash,
         fingerprint=fingerprint,
         first_line=1, lines=result.lines_read, format=result.format, stored=result.stored,
-        rejected=result.rejected, parts=parts, ingested_at=now_iso()))
-    lake.write_manifest(manifest)
-
+        rejected=result.rejected, ingested_at=now_iso()), staging)

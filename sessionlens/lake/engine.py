@@ -62,7 +62,3 @@ class DuckDBEngine(Engine):
         except duckdb.Error as exc:
             raise QueryError(f"query {query}: {redact(str(exc).splitlines()[0])}") from None
 
-
-def as_engine(source: Engine | duckdb.DuckDBPyConnection) -> Engine:
-    """An engine for code that may be handed either one or a DuckDB connection over the lake's views."""
-    return source if isinstance(source, Engine) else DuckDBEngine(source)

@@ -11,9 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import duckdb
-
-from .engine import Engine, as_engine
+from .engine import Engine
 
 GAP = timedelta(days=7)  # data further than this from the bulk is an outlier
 # A few rows at an end of the bulk, apart from the rest by more than this,
@@ -32,15 +30,13 @@ class Span:
     first_outside: datetime | None = None
 
 
-def bulk_span(source: Engine | duckdb.DuckDBPyConnection, table: str = "requests") -> Span:
+def bulk_span(engine: Engine, table: str = "requests") -> Span:
     """The span of the bulk of ``table`` (``start`` is None when it is empty).
 
     Args:
-        source: the lake's engine (:meth:`Lake.engine <sessionlens.lake.store.Lake.engine>`),
-            or a connection with the lake's views.
+        engine: the lake's engine (:meth:`Lake.engine <sessionlens.lake.store.Lake.engine>`).
         table: ``requests`` or ``events``.
     """
-    engine = as_engine(source)
     hours = engine.run("lake_hours", table=table).rows()
     if not hours:
         return Span(None, None)
@@ -63,6 +59,6 @@ def bulk_span(source: Engine | duckdb.DuckDBPyConnection, table: str = "requests
     return Span(start, end, outside, first_outside)
 
 
-def full_span(source: Engine | duckdb.DuckDBPyConnection, table: str = "requests") -> tuple:
+def full_span(engine: Engine, table: str = "requests") -> tuple:
     """The first and last timestamp of ``table``, outliers included: ``(None, None)`` when it is empty."""
-    return as_engine(source).one("lake_span", {"lo": None, "hi": None}, table=table)
+    return engine.one("lake_span", {"lo": None, "hi": None}, table=table)

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ..errors import QueryError
-from ..sqltext import ident
+from ..sqltext import fill, ident, placeholders
 from .schema import TABLES
 
 # What a query may be asked to group by: a name and the SQL it stands for.
@@ -54,13 +54,16 @@ def _identifier(key: str, value: str) -> str:
 
 def render(name: str, **identifiers: str) -> str:
     """A named query's text with its ``{{ placeholders }}`` filled from the whitelists."""
-    sql = load(name)
-    for key, value in identifiers.items():
-        sql = sql.replace("{{ " + key + " }}", _identifier(key, value))
-    if "{{" in sql:
-        missing = re.findall(r"\{\{ (\w+) \}\}", sql)
-        raise QueryError(f"query {name} needs {', '.join(missing)}")
-    return sql
+    parts = {key: _identifier(key, value) for key, value in identifiers.items()}
+    try:
+        return fill(load(name), **parts)
+    except ValueError as exc:  # a hole without a value, or a value without a hole
+        raise QueryError(f"query {name}: {exc}") from None
+
+
+def holes(name: str) -> set[str]:
+    """The ``{{ identifiers }}`` a named query takes (such as the dimension to group by)."""
+    return placeholders(load(name))
 
 
 def prepare(name: str, params=None, **identifiers: str) -> tuple[str, dict]:

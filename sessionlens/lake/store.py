@@ -35,8 +35,12 @@ crash within it). A crash before step 2 leaves only pending or staged files,
 which are invisible to every reader; the next writer removes them, and finishes
 a step 3 that a crash interrupted.
 
-Tables kept outside ingested segments (``changes``) are written with
-:meth:`Lake.write_table`, which goes through the same steps. Readers share one
+Every write to the lake is a method of :class:`Lake`: an ingested segment is
+staged (:meth:`Lake.staging_dir`, :meth:`Lake.stage_rows`) and committed with
+:meth:`Lake.commit_segment`, ``forget`` takes segments out with
+:meth:`Lake.drop_segments`, and tables kept outside ingested segments
+(``changes``) are written with :meth:`Lake.write_table`; each commit goes
+through the same steps. Readers share one
 connection per :class:`Lake` (:meth:`Lake.engine`), whose views follow every
 commit. The manifest's format is in :mod:`.manifest`, the file moves in
 :mod:`.files`, the views in :mod:`.views`.
@@ -67,7 +71,7 @@ from .lock import FileLock, LakeLockedError
 from .manifest import MANIFEST, Manifest, Segment, now_iso
 from .sandbox import check_read_only, lock_down, query_error
 from .schema import PARTITIONED, TABLES, conform
-from .sql import load as load_query
+from .sql import holes as query_holes
 from .views import MEMORY_LIMIT, create_views, open_connection, quiet_progress, shared_spill_dir
 
 # Re-exported: the names ingestion and the tests import from here.
@@ -77,6 +81,7 @@ __all__ = ["LOCK", "MANIFEST", "MEMORY_LIMIT", "STAGING", "Lake", "LakeLockedErr
 STAGING = "_staging"
 LOCK = "_lock"
 UNSEGMENTED = ("changes",)  # tables whose files the manifest lists outside segments (extra_parts)
+SEGMENTED = tuple(t for t in TABLES if t not in UNSEGMENTED)  # requests, events, rejects: a segment's parts
 
 
 class Lake:
@@ -205,9 +210,7 @@ class Lake:
         """
         if table not in UNSEGMENTED:
             raise LakeError(f"{table}: only tables outside ingested segments (changes) are written with write_table")
-        if self._lock is None:
-            raise LakeError(f"{self.root}: write_table needs the writer lock (with lake.writer(): ...)")
-        rows = conform(table, rows)
+        self._require_lock("write_table")
         manifest = self.read_manifest()
         listed = manifest.extra_parts.get(table, [])
         dropped = set(replace)
@@ -218,8 +221,7 @@ class Lake:
         new = None
         if rows.num_rows:
             name = uuid.uuid4().hex[:16]
-            staged = self.staging_dir(f"{table}-{name}") / "part.parquet"
-            pq.write_table(rows, staged, compression="zstd")
+            staged = self.stage_rows(self.staging_dir(f"{table}-{name}"), table, rows, name)
             new = self.publish_file(staged, Path(table) / f"part-{name}.parquet")  # final name once committed
             kept.append(new)
         manifest.extra_parts[table] = kept
@@ -227,6 +229,82 @@ class Lake:
         for rel in dropped:
             (self.root / rel).unlink(missing_ok=True)
         return new
+
+    def stage_rows(self, staged: Path, table: str, rows: pa.Table, name: str) -> Path:
+        """Writes rows of an unpartitioned table as one Parquet file in a staging folder, still invisible.
+
+        The file goes to ``staged/<table>/part-<name>.parquet`` with the
+        table's schema (:func:`~sessionlens.lake.schema.conform`), where
+        :meth:`commit_segment` (or :meth:`publish`) picks it up.
+
+        Raises:
+            LakeError: the table is partitioned by date (its rows are written
+                by :func:`~sessionlens.lake.writer.write_query`).
+        """
+        if table in PARTITIONED:
+            raise LakeError(f"{table}: a partitioned table is staged with write_query, not stage_rows")
+        dest = staged / table / f"part-{name}.parquet"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(conform(table, rows), dest, compression="zstd")
+        return dest
+
+    def commit_segment(self, segment: Segment, staged: Path | None = None) -> Segment:
+        """Publishes a segment's staged files and adds the segment to the manifest: one commit.
+
+        The staged folder's tables (``requests``, ``events``, ``rejects``)
+        are published (:meth:`publish`) and become the segment's ``parts``;
+        then the manifest with the segment appended replaces the old one, and
+        the staged folder is removed. Call it while holding :meth:`writer`.
+
+        Returns:
+            The segment, its ``parts`` filled in.
+
+        Raises:
+            LakeError: the lock is not held.
+        """
+        self._require_lock("commit_segment")
+        if staged is not None:
+            parts = {t: self.publish(staged, t) for t in SEGMENTED}
+            segment.parts = {t: p for t, p in parts.items() if p}
+        manifest = self.read_manifest()
+        manifest.segments.append(segment)
+        self.write_manifest(manifest)
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
+        return segment
+
+    def drop_segments(self, segment_ids: Collection[str]) -> list[Segment]:
+        """Takes segments out of the lake in one commit, then deletes their files.
+
+        The manifest without them replaces the old one first (readers see
+        the lake before or after, never between); their Parquet files are
+        deleted after the commit. Ids not in the manifest are ignored. Call it
+        while holding :meth:`writer`.
+
+        Returns:
+            The segments removed, as the manifest listed them (none: nothing
+            was committed).
+
+        Raises:
+            LakeError: the lock is not held.
+        """
+        self._require_lock("drop_segments")
+        wanted = set(segment_ids)
+        manifest = self.read_manifest()
+        gone = [s for s in manifest.segments if s.segment_id in wanted]
+        if not gone:
+            return []
+        manifest.segments = [s for s in manifest.segments if s.segment_id not in wanted]
+        self.write_manifest(manifest)  # the atomic step: from here on the data is gone for readers
+        for seg in gone:
+            for parts in seg.parts.values():
+                for part in parts:
+                    (self.root / part).unlink(missing_ok=True)
+        return gone
+
+    def _require_lock(self, what: str) -> None:
+        if self._lock is None:
+            raise LakeError(f"{self.root}: {what} needs the writer lock (with lake.writer(): ...)")
 
     def _expose(self, manifest: Manifest) -> None:
         """Step 3 of a publish: final names for the pending files the manifest now lists."""
@@ -336,6 +414,28 @@ class Lake:
             out.append(str(path))
         return out
 
+    def read_parts(self, table: str) -> dict[str, pa.Table]:
+        """Each listed file of a table kept outside segments (``changes``), read whole, by its manifest name.
+
+        For a rewrite through :meth:`write_table` (``replace`` takes these
+        names): read it while holding :meth:`writer`, so the files cannot
+        change in between.
+
+        Raises:
+            LakeError: the table is partitioned by segments, or a file cannot be read.
+        """
+        if table not in UNSEGMENTED:
+            raise LakeError(f"{table}: only tables outside ingested segments (changes) are read by file")
+        out: dict[str, pa.Table] = {}
+        manifest = self.read_manifest()
+        for rel, path in zip(manifest.files(table), self.files(table, manifest), strict=True):
+            try:
+                out[rel] = pq.read_table(path)
+            except (OSError, ValueError) as exc:  # pyarrow's errors derive from these
+                what = f"unreadable {table.removesuffix('s')} file"  # "unreadable change file"
+                raise LakeError(f"{self.root / rel}: {what} ({str(exc).splitlines()[0]})") from None
+        return out
+
     # --- notebook helpers ---------------------------------------------------------
     def relation(self, table: str) -> duckdb.DuckDBPyRelation:
         """A table as a DuckDB relation (lazy), on the :meth:`engine`'s connection."""
@@ -361,8 +461,8 @@ class Lake:
         Keywords fill the file's ``$parameters`` and its ``{{ identifiers }}``
         (such as the dimension to group by), whichever the file declares.
         """
-        text = load_query(name)
-        identifiers = {k: str(v) for k, v in params.items() if "{{ " + k + " }}" in text}
+        wanted = query_holes(name)
+        identifiers = {k: str(v) for k, v in params.items() if k in wanted}
         values = {k: v for k, v in params.items() if k not in identifiers}
         return self.engine().run(name, values, **identifiers)
 

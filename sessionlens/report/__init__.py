@@ -11,6 +11,7 @@ from ..analysis.result import Analysis
 from ..errors import InputError
 from ..lake.engine import Engine
 from ..lake.store import Lake
+from ..outputs import writable_dir
 from .html import render_html
 from .markdown import render_markdown
 
@@ -30,11 +31,8 @@ def prepare_out(out: str | Path, fmt: str | None = None) -> tuple[Path, str]:
         raise InputError(f"--type must be one of {', '.join(FORMATS)} (or give --out a .html, .md or .json name)")
     if out.is_dir():
         raise InputError(f"--out {out}: is a folder; give a file name")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"--out {out}: cannot create its folder ({exc.strerror or exc})") from None
-    if not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+    writable_dir(out.parent, "--out")
+    if out.exists() and not os.access(out, os.W_OK):
         raise InputError(f"--out {out}: not writable")
     return out, fmt
 

@@ -19,6 +19,11 @@ kind                          size                                            un
 ``to_json()`` gives the object of the ``anomalies`` list in
 ``../shared/spec/analysis-json.md``: the keys, their order and their values
 are part of the contract (times as ISO 8601 UTC text).
+
+Each kind also owns its wording: ``describe()`` is its size in words with its
+period (what ``text.anomaly_size`` shows everywhere), built from the kind's
+``size_text()``; ``headline_counts()`` are the counts a one-line finding names.
+A new kind that overrides neither is shown by its ``size`` and ``unit``.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from ...changes.model import iso
+from ..text import duration, plural
 
 
 @dataclass(kw_only=True)
@@ -62,6 +68,34 @@ class Anomaly(ABC):
     def period_seconds(self) -> int | None:
         """The window the counts are taken over, when the detector counts in one (else None)."""
         return None
+
+    def size_text(self) -> str:
+        """The size in words, without its period: ``1 session used by 33 distinct users``."""
+        return f"{self.unit.replace('_', ' ')} {self.size:,}"
+
+    def describe(self) -> str:
+        """The size in words, with its unit and period.
+
+        For example ``412 clients looping, up to 57 logout/login cycles per client within 10 min``.
+
+        The period is the detector's counting window when it has one
+        (``period_seconds`` of a logout loop), else the anomaly's own span from
+        ``start`` to ``end`` (nothing for a single moment).
+        """
+        period = self.period_seconds
+        if period:
+            within = f"within {duration(period)}"
+        else:
+            within = f"over {duration((self.end - self.start).total_seconds())}" if self.end > self.start else ""
+        text = self.size_text()
+        return f"{text} {within}".strip() if text else within
+
+    def headline_counts(self) -> dict[str, int]:
+        """The counts a one-line finding names (``users=33``), keyed as the JSON keys them.
+
+        Counts the kind does not know (None) are left out.
+        """
+        return {self.unit: self.size}
 
     def _counts(self) -> dict[str, Any]:
         """The kind's own keys, written between ``end`` and ``explained_by``."""
@@ -105,6 +139,17 @@ class SessionSharingAnomaly(Anomaly):
     def unit(self) -> str:
         return "users" if self.users else "sessions"
 
+    def size_text(self) -> str:
+        sessions = plural(self.sessions or 1, "session")
+        if self.users:
+            return f"{sessions} used by {plural(self.users, 'distinct user')}"
+        if self.clients:
+            return f"{sessions} used from up to {plural(self.clients, 'client address', 'client addresses')} at once"
+        return sessions
+
+    def headline_counts(self) -> dict[str, int]:
+        return {"sessions": self.sessions, "users": self.users, "clients": self.clients}
+
     def _counts(self) -> dict[str, Any]:
         return {"sessions": self.sessions, "users": self.users, "users_estimated": self.users_estimated,
                 "clients": self.clients}
@@ -146,6 +191,14 @@ class LogoutLoopAnomaly(Anomaly):
     def period_seconds(self) -> int | None:
         return self.window_seconds
 
+    def size_text(self) -> str:
+        return (f"{plural(self.clients, 'client')} looping, "
+                f"up to {plural(self.max_cycles, 'logout/login cycle')} per client")
+
+    def headline_counts(self) -> dict[str, int]:
+        return _known({"sessions": self.sessions, "users": self.users, "clients": self.clients,
+                       "max_cycles": self.max_cycles})
+
     def _counts(self) -> dict[str, Any]:
         return {"clients": self.clients, "users": self.users, "sessions": self.sessions,
                 "max_cycles": self.max_cycles, "period_seconds": self.window_seconds,
@@ -186,6 +239,12 @@ class MassInvalidationAnomaly(Anomaly):
     def unit(self) -> str:
         return "users" if self.users or not self.sessions else "sessions"
 
+    def size_text(self) -> str:
+        return f"{plural(self.users, 'user')} hit by session errors"
+
+    def headline_counts(self) -> dict[str, int]:
+        return _known({"sessions": self.sessions, "users": self.users, "clients": self.clients})
+
     def _counts(self) -> dict[str, Any]:
         out: dict[str, Any] = {"users": self.users}
         if self.users_estimated is not None:
@@ -223,5 +282,16 @@ class CrossAccountEnrollmentAnomaly(Anomaly):
     def unit(self) -> str:
         return "accounts"
 
+    def size_text(self) -> str:
+        return f"one device on {plural(self.users, 'account')}"
+
+    def headline_counts(self) -> dict[str, int]:
+        return {"users": self.users}  # the JSON's name: the accounts are users
+
     def _counts(self) -> dict[str, Any]:
         return {"device": self.device, "users": self.users}
+
+
+def _known(counts: dict[str, int | None]) -> dict[str, int]:
+    """The counts that are known (not None), in their order."""
+    return {k: v for k, v in counts.items() if v is not None}

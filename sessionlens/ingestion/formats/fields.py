@@ -3,7 +3,7 @@
 Parsers (the CSV fast path, the regex fallback, the JSON readers) produce
 SQL expressions for whichever source variables a format has; this module
 turns them into the raw canonical columns that the normalising query
-(:mod:`sessionlens.normalise`) consumes.
+(:mod:`sessionlens.ingestion.normalise`) consumes.
 """
 
 from __future__ import annotations
