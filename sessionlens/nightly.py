@@ -37,12 +37,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Callable
 
 from .analysis.headline import headline
 from .analysis.pipeline import Analysis, analyze, parse_when
 from .changes.model import iso
 from .errors import InputError
 from .ingestion.engine import IngestSummary, ingest
+from .lake.engine import Engine
 from .lake.lock import FileLock
 from .lake.span import bulk_span
 from .lake.store import Lake
@@ -228,8 +230,13 @@ def _read_nights(out: Path) -> dict:
 
 
 def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str | None = None,
-                webhook: str | None = None, progress=None, webhook_timeout: float = WEBHOOK_TIMEOUT) -> NightlyResult:
+                webhook: str | None = None, progress=None, webhook_timeout: float = WEBHOOK_TIMEOUT,
+                engine: Callable[[Lake], Engine] | None = None) -> NightlyResult:
     """One nightly run; see the module docstring.
+
+    ``engine``: opens the query engine over the lake once the night's files
+    are ingested (e.g. Spark: ``lambda lake: make_engine(lake, "spark")``);
+    default the lake's own DuckDB engine.
 
     Raises InputError before anything is ingested when the inbox, ``out``,
     the lake path or the webhook URL cannot be used.
@@ -259,18 +266,18 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
         summary = ingest(lake_obj, [str(inbox)], progress=progress, exclude=[out])  # the lake is always left out
         if summary.stored == 0:
             return _no_new_data(summary, lake_obj, out)
-        engine = lake_obj.engine()
+        queries = engine(lake_obj) if engine else lake_obj.engine()
         # The end of the bulk of the data: one line dated ahead must not move the night.
-        spans = [bulk_span(engine, t).end for t in ("requests", "events")]
+        spans = [bulk_span(queries, t).end for t in ("requests", "events")]
         newest = max((t for t in spans if t is not None), default=None)
         end = until_t or (newest + timedelta(seconds=1) if newest else datetime.now(timezone.utc))
         since = end - DAY
         # the night; its baseline comes from the history before it
-        analysis = analyze(lake_obj, since, end, engine=engine)
+        analysis = analyze(lake_obj, since, end, engine=queries)
         findings, spikes, anomalies = _findings(analysis, since)
         night = f"{(end - timedelta(seconds=1)):%Y-%m-%d}"
         report = out / f"{night}.html"
-        tmp = write_report(lake_dir, out / f".{night}.html.tmp.html", "html", analysis=analysis, engine=engine)
+        tmp = write_report(lake_dir, out / f".{night}.html.tmp.html", "html", analysis=analysis, engine=queries)
         os.replace(tmp, report)
         shutil.copyfile(report, out / ".latest.tmp")
         os.replace(out / ".latest.tmp", out / "latest.html")

@@ -8,7 +8,7 @@ import sys
 import click
 
 from ..errors import EXIT_CANNOT_JUDGE, EXIT_FINDINGS
-from .common import console, deprecated_alias, json_option, lake_option, window_options
+from .common import console, deprecated_alias, engine_options, json_option, lake_option, open_engine, window_options
 
 REPORT_TYPES = ["html", "md", "json"]
 CANNOT_JUDGE = ("no-signal", "no-data")
@@ -22,7 +22,8 @@ CANNOT_JUDGE = ("no-signal", "no-data")
 @click.option("--bucket", "bucket_seconds", type=click.IntRange(min=1),
               help="Bucket size in seconds (default: from traffic).")
 @click.option("--fail-on", "fail_on", type=click.Choice(["spike"]), help="Exit 3 when a spike was found.")
-def analyze(lake, as_json, since, until, tz, bucket_seconds, fail_on):
+@engine_options()
+def analyze(lake, as_json, since, until, tz, bucket_seconds, fail_on, engine, spark_master, spark_conf):
     """Find spikes in the session-error rate and the changes most likely behind them.
 
     For each spike: when it began (onset) and ended, how big it is, every
@@ -49,10 +50,13 @@ def analyze(lake, as_json, since, until, tz, bucket_seconds, fail_on):
       sessionlens analyze --lake lake/ --json > analysis.json
       sessionlens analyze --lake lake/ --since 2023-09-19T12:00:00Z --fail-on spike
       sessionlens analyze --lake lake/ --since "2h ago" --tz Europe/Berlin
+      sessionlens analyze --lake /shared/lake/ --engine spark --spark-master spark://head:7077
     """
     from ..analysis.pipeline import analyze as run_analyze
 
-    result = run_analyze(lake, since, until, bucket_seconds, tz=tz)
+    queries = open_engine(lake, engine, spark_master, spark_conf)  # None: DuckDB, opened by the analysis
+    chosen = {"engine": queries} if queries else {}
+    result = run_analyze(lake, since, until, bucket_seconds, tz=tz, **chosen)
     if as_json:
         click.echo(json.dumps(result.to_json(), indent=1))
     else:
@@ -71,7 +75,8 @@ def analyze(lake, as_json, since, until, tz, bucket_seconds, fail_on):
 @click.option("--type", "report_type", type=click.Choice(REPORT_TYPES), help="Default: from --out's suffix.")
 @deprecated_alias("--format", "legacy_type", REPORT_TYPES)
 @window_options()
-def report(lake, out, report_type, legacy_type, since, until, tz):
+@engine_options()
+def report(lake, out, report_type, legacy_type, since, until, tz, engine, spark_master, spark_conf):
     """Write the analysis as a report: one self-contained HTML file (opens
     offline, charts included), Markdown with PNG charts beside it, or the
     JSON of `analyze --json`.
@@ -90,9 +95,11 @@ def report(lake, out, report_type, legacy_type, since, until, tz):
     from ..report import prepare_out, write_report
 
     out, fmt = prepare_out(out, report_type or legacy_type)  # a bad --out fails before the analysis, not after it
-    the_lake = Lake(lake)  # one lake and one connection for the analysis and the report's charts
-    analysis = run_analyze(the_lake, since, until, tz=tz)
-    path = write_report(the_lake, out, fmt, analysis=analysis)
+    the_lake = Lake(lake)  # one lake and one engine for the analysis and the report's charts
+    queries = open_engine(the_lake, engine, spark_master, spark_conf)  # None: the lake's DuckDB engine
+    chosen = {"engine": queries} if queries else {}
+    analysis = run_analyze(the_lake, since, until, tz=tz, **chosen)
+    path = write_report(the_lake, out, fmt, analysis=analysis, **chosen)
     click.echo(str(path))
     if analysis.verdict in CANNOT_JUDGE:
         # the report is written and says so; the exit code tells a scheduler it is no all-clear

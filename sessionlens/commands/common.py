@@ -2,7 +2,7 @@
 
 Every option that means the same in several commands (``--lake``,
 ``--since/--until/--tz``, ``--json``, the input ``--format`` and its
-siblings) is made here, so its name, help and environment variable are the
+siblings, ``--engine`` and its Spark settings) is made here, so its name, help and environment variable are the
 same everywhere.
 """
 
@@ -69,6 +69,50 @@ def input_format_options() -> Callable[[F], F]:
         return f
 
     return decorate
+
+
+ENGINES = ["duckdb", "spark"]  # sessionlens.lake.engines.ENGINES (not imported here: --help stays quick)
+
+
+def _spark_conf(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    for pair in value:
+        if "=" not in pair or not pair.partition("=")[0].strip():
+            raise click.BadParameter(f"{pair!r}: expected KEY=VALUE (e.g. spark.executor.memory=4g)", ctx, param)
+    return value
+
+
+def engine_options() -> Callable[[F], F]:
+    """``--engine duckdb|spark``, ``--spark-master`` and ``--spark-conf``: which engine runs the queries.
+
+    ``SESSIONLENS_ENGINE`` (or ``engine = "spark"`` in sessionlens.toml) sets
+    the engine for every command that has the option.
+    """
+    options = [
+        click.option("--engine", type=click.Choice(ENGINES), default="duckdb", show_default=True,
+                     envvar="SESSIONLENS_ENGINE", show_envvar=True,
+                     help="Query engine: DuckDB on this machine, or Spark SQL over the same lake "
+                          "(pip install 'sessionlens[spark]'; docs/scale.md)."),
+        click.option("--spark-master", default="local[*]", show_default=True, metavar="URL",
+                     help="Spark master with --engine spark (local[N], spark://host:7077, yarn ...)."),
+        click.option("--spark-conf", multiple=True, metavar="KEY=VALUE", callback=_spark_conf,
+                     help="A Spark setting with --engine spark (repeatable), e.g. spark.executor.memory=4g."),
+    ]
+
+    def decorate(f: F) -> F:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+def open_engine(lake, engine: str, spark_master: str, spark_conf: tuple[str, ...]):
+    """The engine the options ask for over ``lake``; None for DuckDB (the library opens the lake's own)."""
+    if engine == "duckdb":
+        return None
+    from ..lake.engines import make_engine, parse_conf
+
+    return make_engine(lake, engine, spark_master, parse_conf(spark_conf))
 
 
 def deprecated_alias(flag: str, name: str, choices: list[str]) -> Callable[[F], F]:

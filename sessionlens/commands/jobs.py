@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .common import console, lake_option, until_option
+from .common import console, engine_options, lake_option, open_engine, until_option
 
 
 @click.command()
@@ -21,7 +21,8 @@ from .common import console, lake_option, until_option
 @click.option("--webhook-timeout", "webhook_timeout", default=30.0, show_default=True, metavar="SECONDS",
               type=click.FloatRange(min=0, min_open=True),
               help="Total deadline of the webhook post, retries included.")
-def nightly(inbox, lake, out, until, fail_on, webhook, webhook_timeout):
+@engine_options()
+def nightly(inbox, lake, out, until, fail_on, webhook, webhook_timeout, engine, spark_master, spark_conf):
     """The scheduled job: ingest what is new, analyse the last 24 hours
     against the history, write reports, print one line per finding.
 
@@ -46,7 +47,11 @@ def nightly(inbox, lake, out, until, fail_on, webhook, webhook_timeout):
     """
     from ..nightly import run_nightly
 
-    result = run_nightly(inbox, lake, out, until, webhook, webhook_timeout=webhook_timeout)
+    def queries(the_lake):  # the engine opens after the ingest, once the inputs have been checked
+        return open_engine(the_lake, engine, spark_master, spark_conf)
+
+    chosen = {"engine": queries} if engine != "duckdb" else {}  # DuckDB: the lake's own engine
+    result = run_nightly(inbox, lake, out, until, webhook, webhook_timeout=webhook_timeout, **chosen)
     for line in result.lines():
         click.echo(line)
     if result.report:

@@ -2,14 +2,18 @@
 -- Returns: session_key, clients (most addresses in one window), agents, browsers (most
 -- address + user agent pairs in one window), first_seen, last_seen.
 -- Parameters: $since, $until, $window_minutes, $min_clients, $min_agents, $max_candidates.
-WITH candidates AS (
+WITH seen AS (
   -- cheap first pass: sessions seen from enough addresses and agents at all
-  SELECT session_key
+  SELECT session_key, approx_count_distinct(client_key) AS clients, approx_count_distinct(user_agent) AS agents
   FROM requests
   WHERE session_key IS NOT NULL AND ts >= $since AND ts < $until
   GROUP BY session_key
-  HAVING approx_count_distinct(client_key) >= $min_clients AND approx_count_distinct(user_agent) >= $min_agents
-  ORDER BY approx_count_distinct(client_key) DESC
+),
+candidates AS (
+  SELECT session_key
+  FROM seen
+  WHERE clients >= $min_clients AND agents >= $min_agents
+  ORDER BY clients DESC, session_key
   LIMIT $max_candidates  -- bounded work even on odd data
 ),
 per_window AS (
