@@ -26,6 +26,24 @@ ROOT = Path(__file__).resolve().parent.parent
 WEEK_START = 1694995200  # 2023-09-18 00:00 UTC
 
 
+def build_lake(work: Path, lines: int, files: int = 10) -> Path:
+    """A lake of ``lines`` generated requests over a week from 8 hosts, built once under ``work`` and kept."""
+    work.mkdir(parents=True, exist_ok=True)
+    lake = work / f"lake-analyze-{lines}"
+    if (lake / "_manifest.json").exists():
+        return lake
+    per_file, span = lines // files, 7 * 86400 / files
+    for i in range(files):
+        log = work / f"week-{lines}-{i}.log"
+        if not log.exists():
+            generate(log, per_file, seed=100 + i, start=int(WEEK_START + i * span), span=span, stable_versions=True)
+        subprocess.run([sys.executable, "-m", "sessionlens", "ingest", "--lake", str(lake), "--json", str(log)],
+                       check=True, capture_output=True)
+        log.unlink()  # the lake holds it now; keep the disk free
+        print(f"ingested file {i + 1}/{files}", file=sys.stderr)
+    return lake
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--lines", type=int, default=50_000_000)
@@ -34,18 +52,7 @@ def main() -> None:
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    lake = args.work / f"lake-analyze-{args.lines}"
-    if not (lake / "_manifest.json").exists():
-        per_file = args.lines // args.files
-        span = 7 * 86400 / args.files
-        for i in range(args.files):
-            log = args.work / f"week-{args.lines}-{i}.log"
-            if not log.exists():
-                generate(log, per_file, seed=100 + i, start=int(WEEK_START + i * span), span=span, stable_versions=True)
-            subprocess.run([sys.executable, "-m", "sessionlens", "ingest", "--lake", str(lake), "--json", str(log)],
-                           check=True, capture_output=True)
-            log.unlink()  # the lake holds it now; keep the disk free
-            print(f"ingested file {i + 1}/{args.files}", file=sys.stderr)
+    lake = build_lake(args.work, args.lines, args.files)
     # each run in a fresh wrapper, so the peak memory measured is the analysis's own
     wrapper = ("import resource, subprocess, sys, time; t = time.perf_counter(); "
                "p = subprocess.run(sys.argv[1:], capture_output=True, text=True, check=True); "

@@ -25,15 +25,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from analyze_speed import build_lake  # noqa: E402
 from common import machine, record  # noqa: E402
-from ingest import generate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from spark_cluster import json_differences, start_cluster, stop_cluster  # noqa: E402
 
-WEEK_START = 1694995200  # 2023-09-18 00:00 UTC, as bench/analyze_speed.py
-FILES = 10
 # a one-row query on a fresh session: what any Spark run pays before reading the lake
 OVERHEAD = ("import sys, time; t = time.perf_counter(); "
             "from sessionlens.lake.spark import create_session; "
@@ -44,24 +42,6 @@ API = ("import json, sys; from sessionlens import Lake, analyze; from sessionlen
        "lake = Lake(sys.argv[1]); "
        "engine = SparkEngine(lake, master=sys.argv[2], conf=dict(a.split('=', 1) for a in sys.argv[3:])); "
        "print(json.dumps(analyze(lake, engine=engine).to_json()))")
-
-
-def build_lake(work: Path, lines: int) -> Path:
-    """The lake of bench/analyze_speed.py for ``lines`` requests over a week (built once, kept)."""
-    lake = work / f"lake-analyze-{lines}"
-    if (lake / "_manifest.json").exists():
-        return lake
-    work.mkdir(parents=True, exist_ok=True)
-    per_file, span = lines // FILES, 7 * 86400 / FILES
-    for i in range(FILES):
-        log = work / f"week-{lines}-{i}.log"
-        if not log.exists():
-            generate(log, per_file, seed=100 + i, start=int(WEEK_START + i * span), span=span, stable_versions=True)
-        subprocess.run([sys.executable, "-m", "sessionlens", "ingest", "--lake", str(lake), "--json", str(log)],
-                       check=True, capture_output=True)
-        log.unlink()  # the lake holds it now; keep the disk free
-        print(f"ingested file {i + 1}/{FILES}", file=sys.stderr)
-    return lake
 
 
 def cli_has_engine() -> bool:
