@@ -92,8 +92,9 @@ def engine_options() -> Callable[[F], F]:
                      envvar="SESSIONLENS_ENGINE", show_envvar=True,
                      help="Query engine: DuckDB on this machine, or Spark SQL over the same lake "
                           "(pip install 'sessionlens[spark]'; docs/scale.md)."),
-        click.option("--spark-master", default="local[*]", show_default=True, metavar="URL",
-                     help="Spark master with --engine spark (local[N], spark://host:7077, yarn ...)."),
+        click.option("--spark-master", default=None, metavar="URL",
+                     help="Spark master with --engine spark (local[N], spark://host:7077, yarn ...); "
+                          "default: spark-submit's --master, else local[*]."),
         click.option("--spark-conf", multiple=True, metavar="KEY=VALUE", callback=_spark_conf,
                      help="A Spark setting with --engine spark (repeatable), e.g. spark.executor.memory=4g."),
     ]
@@ -106,7 +107,7 @@ def engine_options() -> Callable[[F], F]:
     return decorate
 
 
-def open_engine(lake, engine: str, spark_master: str, spark_conf: tuple[str, ...]):
+def open_engine(lake, engine: str, spark_master: str | None, spark_conf: tuple[str, ...]):
     """The engine the options ask for over ``lake``; None for DuckDB (the library opens the lake's own)."""
     if engine == "duckdb":
         return None

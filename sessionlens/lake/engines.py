@@ -17,10 +17,10 @@ from .engine import Engine
 from .store import Lake
 
 ENGINES = ("duckdb", "spark")
-DEFAULT_MASTER = "local[*]"
+DEFAULT_MASTER: str | None = None  # spark-submit --master when run under it, else local[*]
 
 
-def make_engine(lake: Lake | str | Path, name: str = "duckdb", master: str = DEFAULT_MASTER,
+def make_engine(lake: Lake | str | Path, name: str = "duckdb", master: str | None = DEFAULT_MASTER,
                 conf: Mapping[str, str] | None = None, session: Any = None) -> Engine:
     """The query engine ``name`` over ``lake``.
 

@@ -52,8 +52,11 @@ _SPARK_TYPES = {"TIMESTAMPTZ": "TIMESTAMP", "DATE": "DATE", "VARCHAR": "STRING",
                 "INTEGER": "INT", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "BOOLEAN": "BOOLEAN"}
 
 
-def create_session(master: str = "local[*]", conf: Mapping[str, str] | None = None) -> SparkSession:
+def create_session(master: str | None = None, conf: Mapping[str, str] | None = None) -> SparkSession:
     """A Spark session on ``master`` (``local[*]``, ``spark://host:7077``, ``yarn``...) with ``conf`` set.
+
+    Without ``master``, Spark's own choice stands: ``spark-submit --master``
+    when run under spark-submit, else ``local[*]``.
 
     An already running session of this process is reused (Spark allows one
     per driver); its settings are then changed only where Spark allows it.
@@ -61,13 +64,18 @@ def create_session(master: str = "local[*]", conf: Mapping[str, str] | None = No
     Raises:
         InputError: Spark cannot start (no Java, an unreachable master...).
     """
-    builder = SparkSession.builder.master(master).appName("sessionlens")
+    builder = SparkSession.builder.appName("sessionlens")
+    if master:
+        builder = builder.master(master)
     for key, value in {**DEFAULT_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
     try:
-        return builder.getOrCreate()
+        session = builder.getOrCreate()
     except PySparkException as exc:
-        raise InputError(f"cannot start Spark on {master}: {_first_line(exc)}") from None
+        raise InputError(f"cannot start Spark on {master or 'its default master'}: {_first_line(exc)}") from None
+    # Spark's WARN lines (a window without partitions, the host's address) would bury the answer on the terminal.
+    session.sparkContext.setLogLevel("ERROR")
+    return session
 
 
 def spark_schema(table: str) -> StructType:
@@ -82,7 +90,7 @@ class SparkEngine(Engine):
 
     name = "spark"
 
-    def __init__(self, lake: Lake | str | Path, session: SparkSession | None = None, master: str = "local[*]",
+    def __init__(self, lake: Lake | str | Path, session: SparkSession | None = None, master: str | None = None,
                  conf: Mapping[str, str] | None = None):
         """Opens the engine over ``lake``.
 
