@@ -8,7 +8,7 @@ same everywhere.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import click
 
@@ -40,6 +40,16 @@ def tz_option(help: str = "Time zone (IANA, e.g. Europe/Berlin) of times given w
     return click.option("--tz", metavar="ZONE", help=help)
 
 
+def stacked(options: Sequence[Callable[[Any], Any]]) -> Callable[[F], F]:
+    """One decorator applying ``options`` so that ``--help`` lists them in the order given."""
+    def decorate(f: F) -> F:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
 def window_options(since_help: str | None = None) -> Callable[[F], F]:
     """``--since``, ``--until`` and ``--tz``: the window of an analysis."""
     def decorate(f: F) -> F:
@@ -63,12 +73,7 @@ def input_format_options() -> Callable[[F], F]:
                      help="TOML file of session-error rules to add or override."),
     ]
 
-    def decorate(f: F) -> F:
-        for option in reversed(options):
-            f = option(f)
-        return f
-
-    return decorate
+    return stacked(options)
 
 
 ENGINES = ["duckdb", "spark"]  # sessionlens.lake.engines.ENGINES (not imported here: --help stays quick)
@@ -99,12 +104,7 @@ def engine_options() -> Callable[[F], F]:
                      help="A Spark setting with --engine spark (repeatable), e.g. spark.executor.memory=4g."),
     ]
 
-    def decorate(f: F) -> F:
-        for option in reversed(options):
-            f = option(f)
-        return f
-
-    return decorate
+    return stacked(options)
 
 
 def open_engine(lake, engine: str, spark_master: str | None, spark_conf: tuple[str, ...]):

@@ -67,15 +67,15 @@ def preview(fmt, nginx_format, apache_format, json_map, rules_file, n_lines, as_
     """
     import polars as pl
 
-    from ..ingestion.engine import preview as run_preview
+    from ..ingestion.preview import preview_file
 
     path = Path(file)
     with tempfile.TemporaryDirectory(prefix="sessionlens-preview-") as tmp:
         sample = _head(path, Path(tmp))
         cut = sample != path
-        frame = run_preview(sample, fmt=fmt, nginx_format=nginx_format, apache_format=apache_format,
-                            json_map=json_map, rules_file=rules_file)
-        name = _format_name(sample, Path(tmp), fmt, nginx_format, apache_format, json_map)
+        previewed = preview_file(sample, fmt=fmt, nginx_format=nginx_format, apache_format=apache_format,
+                                 json_map=json_map, rules_file=rules_file)
+    frame, name = previewed.frame, previewed.format
     frame = frame.drop([c for c in HIDDEN_IN_PREVIEW if c in frame.columns])
     is_reject = pl.col("_reject").is_not_null() if "_reject" in frame.columns else pl.lit(False)
     stored = frame.filter(~is_reject).drop([c for c in ("_reject", "_excerpt") if c in frame.columns])
@@ -113,23 +113,6 @@ def _head(path: Path, tmp: Path) -> Path:
     stat = path.stat()
     os.utime(dest, (stat.st_atime, stat.st_mtime))
     return dest
-
-
-def _format_name(path: Path, tmp: Path, fmt, nginx_format, apache_format, json_map) -> str:
-    """The format the preview used, named as `ingest` names it (``wrapper:format``)."""
-    from ..ingestion.containers import detect_wrapper, unwrap
-    from ..ingestion.formats import detect
-    from ..ingestion.reader import head_lines
-
-    wrapper = detect_wrapper(head_lines(path))
-    if fmt or nginx_format or apache_format or json_map:
-        name = fmt or ("nginx-custom" if nginx_format else "apache-custom" if apache_format else "json-mapped")
-    else:
-        lines = path
-        if wrapper:
-            lines = unwrap(path, wrapper, tmp / "unwrapped.log")
-        name = detect(head_lines(lines)).name
-    return f"{wrapper}:{name}" if wrapper else name
 
 
 def _iso(value) -> str:

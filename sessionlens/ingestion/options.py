@@ -8,6 +8,7 @@ from datetime import datetime
 
 from ..errors import InputError
 from ..privacy import DEFAULT_SESSION_COOKIE_RE, session_cookie_header_re, session_cookie_name_re
+from ..sqltext import literal
 
 CLIENT_IP_SOURCES = ("remote_addr", "xff", "xff-last")
 
@@ -71,6 +72,10 @@ class FieldOptions:
     def session_cookie_sql_re(self) -> str:
         """RE2 pattern that finds the session cookie in a Cookie header."""
         return session_cookie_header_re(self.session_cookie)
+
+    def session_cookie_sql(self, cookie_header: str) -> str:
+        """SQL for the session cookie's value in a Cookie header expression (NULL when absent or empty)."""
+        return f"nullif(regexp_extract({cookie_header}, {literal(self.session_cookie_sql_re)}, 1), '')"
 
 
 def header_var(header: str) -> str:

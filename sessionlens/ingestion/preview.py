@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -35,14 +36,38 @@ def preview(
     stored (e.g. no timestamp). Hashes use a throwaway key, so they match
     nothing in any lake. Meant for checking a format on a sample file.
     """
+    return preview_file(path, fmt=fmt, nginx_format=nginx_format, apache_format=apache_format, json_map=json_map,
+                        rules_file=rules_file, options=options).frame
+
+
+@dataclass
+class Preview:
+    """A previewed file: the format it was read with, named as ``ingest`` names it, and its records."""
+
+    format: str  # e.g. ``nginx-combined``, or ``docker-compose:nginx-combined`` behind a container wrapper
+    frame: pl.DataFrame
+
+
+def preview_file(
+    path: str | Path,
+    *,
+    fmt: str | None = None,
+    nginx_format: str | None = None,
+    apache_format: str | None = None,
+    json_map: str | None = None,
+    rules_file: str | Path | None = None,
+    options: FieldOptions | None = None,
+) -> Preview:
+    """:func:`preview`, with the name of the format used (what ``sessionlens preview`` prints)."""
     path = Path(path)
     ensure_readable(path)
     with tempfile.TemporaryDirectory(prefix="sessionlens-preview-") as tmp:
         wrapper = detect_wrapper(head_lines(path))
         if wrapper:
             path = unwrap(path, wrapper, Path(tmp) / "lines.log")
-        return _preview(path, build_parser(fmt, nginx_format, apache_format, json_map) or detect(head_lines(path)),
-                        rules_file, options)
+        parser = build_parser(fmt, nginx_format, apache_format, json_map) or detect(head_lines(path))
+        name = (f"{wrapper}:" if wrapper else "") + parser.name  # as ingest names it
+        return Preview(name, _preview(path, parser, rules_file, options))
 
 
 def _preview(path: Path, parser: Parser, rules_file: str | Path | None, options: FieldOptions | None) -> pl.DataFrame:

@@ -355,13 +355,9 @@ class Lake:
             self._engine = DuckDBEngine(self.connect())
             self._engine_stamp = current
         elif current != self._engine_stamp:
-            self._refresh(self._engine)
+            self._engine_stamp = current
+            self._create_views(self._engine.connection)  # the views list the current manifest's files
         return self._engine
-
-    def _refresh(self, engine: DuckDBEngine) -> None:
-        """Makes the engine's views list the files of the current manifest."""
-        self._engine_stamp = lake_manifest.stamp(self.root)
-        self._create_views(engine.connection)
 
     def connect(self, memory_limit: str = MEMORY_LIMIT, sandbox: bool = False) -> duckdb.DuckDBPyConnection:
         """A new DuckDB connection with a view per table over the listed files.

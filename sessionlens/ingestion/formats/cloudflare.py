@@ -38,7 +38,6 @@ class CloudflareParser(JsonLinesParser):
         def hdr(obj: str, name: str) -> str:
             return j(f'$.{obj}."{name.lower()}"')
 
-        cookie_re = literal(o.session_cookie_sql_re)
         name_re = literal(o.session_cookie_name_re)
         cookies = j.raw("$.Cookies")  # a small JSON object: parsed again only here
         cookie_from_object = (
@@ -46,7 +45,7 @@ class CloudflareParser(JsonLinesParser):
             f"list_filter(json_keys({cookies}), lambda k: regexp_matches(k, {name_re}) AND "
             f"coalesce(json_extract_string({cookies}, '$.\"' || k || '\"'), '') <> '')[1] || '\"'), '') END"
         )
-        cookie_from_header = f"nullif(regexp_extract({hdr('RequestHeaders', 'cookie')}, {cookie_re}, 1), '')"
+        cookie_from_header = o.session_cookie_sql(hdr("RequestHeaders", "cookie"))
         exprs = {
             "ts": ts_sql(j("$.EdgeStartTimestamp")),
             "client_ip": j("$.ClientIP"),

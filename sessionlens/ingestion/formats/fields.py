@@ -181,8 +181,7 @@ def access_raw_sql(v: dict[str, str], escape: str, options: FieldOptions) -> dic
     if cookie_vars:
         out["session_cookie"] = _first(v, *cookie_vars) or "NULL"  # never NULL: the variables are in v
     elif "http_cookie" in v:
-        cookie_re = literal(options.session_cookie_sql_re)
-        out["session_cookie"] = f"nullif(regexp_extract({v['http_cookie']}, {cookie_re}, 1), '')"
+        out["session_cookie"] = options.session_cookie_sql(v["http_cookie"])
 
     if "http_user_agent" in v:
         out["user_agent"] = text["http_user_agent"]

@@ -21,7 +21,6 @@ from typing import Callable, Iterator, Sequence
 
 import duckdb
 
-from ...sqltext import literal
 from ..normalise import complete_raw
 from ..options import FieldOptions
 from ..reader import head_lines, iter_line_chunks
@@ -167,8 +166,7 @@ class JsonLinesParser(Parser):
         latency = [f"try_cast({value[k]} AS DOUBLE){f}" for k, f in LATENCY_MS_PER.items() if k in value]
         ip = strip_port_sql(value["ip"]) if "ip" in value else None
         xff = strip_port_sql(xff_client_sql(value["xff"], options.client_ip_from)) if "xff" in value else None
-        cookie_re = literal(options.session_cookie_sql_re)
-        cookie = f"nullif(regexp_extract({value['cookie']}, {cookie_re}, 1), '')" if "cookie" in value else None
+        cookie = options.session_cookie_sql(value["cookie"]) if "cookie" in value else None
         exprs.update({
             "latency_ms": _first(latency) or "NULL",
             "client_ip": _first([xff, ip] if from_xff else [ip]) or "NULL",

@@ -220,7 +220,7 @@ class RegexParser(Parser):
         if c.get("hostname"):
             x = f"CASE WHEN regexp_full_match({x}, {literal(_HOSTNAME)}) THEN {x} END"
         if c.get("cookie"):
-            x = f"nullif(regexp_extract({x}, {literal(options.session_cookie_sql_re)}, 1), '')"
+            x = options.session_cookie_sql(x)
         if c.get("lower"):
             x = f"lower({x})"
         if c.get("upper"):

@@ -162,7 +162,7 @@ class W3CParser(Parser):
             "remote_user": v("cs-username"),
             "user_agent": plus_spaces(ua),
             "referer": decoded(v("cs(referer)", "cs-referer")),
-            "session_cookie": f"nullif(regexp_extract({cookie}, {literal(options.session_cookie_sql_re)}, 1), '')",
+            "session_cookie": options.session_cookie_sql(cookie),
             "cache_status": f"lower({v('x-edge-result-type')})",
             "request_id": v("x-edge-request-id"),
         }
