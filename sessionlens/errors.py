@@ -52,5 +52,9 @@ class RulesError(SessionlensError):
     """A session-error rule file is malformed."""
 
 
+class EngineError(SessionlensError):
+    """A distributed engine's job failed: a task kept failing past the engine's retries."""
+
+
 class QueryError(SessionlensError):
     """A SQL query over the lake failed."""

@@ -175,7 +175,7 @@ def _consistent(lake: Lake) -> None:
 def test_ingest_commits_each_segment_once_through_the_lake(tmp_path, monkeypatch):
     from sessionlens import ingest
 
-    calls = _count_calls(monkeypatch, "commit_segment", "write_manifest")
+    calls = _count_calls(monkeypatch, "commit_segments", "write_manifest")
     inbox = tmp_path / "in"
     inbox.mkdir()
     for f in range(3):
@@ -183,13 +183,13 @@ def test_ingest_commits_each_segment_once_through_the_lake(tmp_path, monkeypatch
                                                + "\nnot a log line\n")
     summary = ingest(tmp_path / "lake", [str(inbox)])
     assert (summary.stored, summary.rejected) == (30, 3)
-    assert calls == {"commit_segment": 3, "write_manifest": 3}  # exactly one commit per segment
+    assert calls == {"commit_segments": 3, "write_manifest": 3}  # exactly one commit per segment
     lake = Lake(tmp_path / "lake")
     manifest = lake.read_manifest()
     assert len(manifest.segments) == 3 and all(set(s.parts) == {"requests", "rejects"} for s in manifest.segments)
     _consistent(lake)
     again = ingest(tmp_path / "lake", [str(inbox)])  # idempotent: nothing new, no commit
-    assert again.stored == 0 and calls == {"commit_segment": 3, "write_manifest": 3}
+    assert again.stored == 0 and calls == {"commit_segments": 3, "write_manifest": 3}
 
 
 def test_marker_rejects_are_staged_and_committed_with_their_segment(tmp_path, monkeypatch):

@@ -42,7 +42,7 @@ TEST_CONF = {"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4", "
 
 def local_session():
     """The tests' Spark session (one per process: getOrCreate hands later modules the same one)."""
-    return create_session("local[2]", TEST_CONF)
+    return create_session("local[2,3]", TEST_CONF)  # two threads; a failed task is tried up to three times
 
 
 @pytest.fixture(scope="module")

@@ -86,17 +86,19 @@ def _spark_conf(ctx: click.Context, param: click.Parameter, value: tuple[str, ..
     return value
 
 
-def engine_options() -> Callable[[F], F]:
-    """``--engine duckdb|spark``, ``--spark-master`` and ``--spark-conf``: which engine runs the queries.
+ENGINE_HELP = ("Query engine: DuckDB on this machine, or Spark SQL over the same lake "
+               "(pip install 'sessionlens[spark]'; docs/scale.md).")
+
+
+def engine_options(engine_help: str = ENGINE_HELP) -> Callable[[F], F]:
+    """``--engine duckdb|spark``, ``--spark-master`` and ``--spark-conf``: which engine does the work.
 
     ``SESSIONLENS_ENGINE`` (or ``engine = "spark"`` in sessionlens.toml) sets
     the engine for every command that has the option.
     """
     options = [
         click.option("--engine", type=click.Choice(ENGINES), default="duckdb", show_default=True,
-                     envvar="SESSIONLENS_ENGINE", show_envvar=True,
-                     help="Query engine: DuckDB on this machine, or Spark SQL over the same lake "
-                          "(pip install 'sessionlens[spark]'; docs/scale.md)."),
+                     envvar="SESSIONLENS_ENGINE", show_envvar=True, help=engine_help),
         click.option("--spark-master", default=None, metavar="URL",
                      help="Spark master with --engine spark (local[N], spark://host:7077, yarn ...); "
                           "default: spark-submit's --master, else local[*]."),

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..errors import InputError
-from .common import console, input_format_options, json_option, lake_option
+from .common import console, engine_options, input_format_options, json_option, lake_option
 
 
 @click.command()
@@ -33,10 +33,16 @@ from .common import console, input_format_options, json_option, lake_option
 @click.option("--not-after", metavar="TIME", help="Reject records dated after this (default: one day after now).")
 @click.option("--allow-rejects", is_flag=True,
               help="Store a file even if nearly all its lines are rejected (by default it stores nothing and fails).")
+@engine_options("Where lines are parsed: DuckDB in this process, or Spark executors over a shared file system "
+                "(files, and large plain files cut at line boundaries, become tasks; one commit at the end; "
+                "docs/scale.md).")
+@click.option("--split-mb", type=click.IntRange(min=1), default=128, show_default=True, metavar="MB",
+              help="With --engine spark, plain files larger than this are cut into pieces of about this size.")
 @json_option("Print the summary as one JSON object.")
 @click.argument("paths", nargs=-1, required=True)
 def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session_cookie, version_header, edge_header,
-           client_ip_from, keep_raw_ips, year, not_before, not_after, allow_rejects, as_json, paths):
+           client_ip_from, keep_raw_ips, year, not_before, not_after, allow_rejects, engine, spark_master, spark_conf,
+           split_mb, as_json, paths):
     """Ingest log files into a lake.
 
     PATHS are files, directories, globs or '-' for standard input; .gz and
@@ -51,10 +57,12 @@ def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session
         '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent" $request_time $hostname $sent_http_x_app_version "$cookie__app_session"' \\
         /var/log/nginx/access.log
       zcat old.log.gz | sessionlens ingest --lake lake/ --format nginx-combined -
+      sessionlens ingest --lake /shared/lake --engine spark --spark-master spark://head:7077 /shared/logs/
     """  # noqa: E501 - the example is a real nginx log_format, shown whole
     from ..ingestion.engine import expand_paths
     from ..ingestion.engine import ingest as run_ingest
     from ..ingestion.options import FieldOptions
+    from ..lake.engines import parse_conf
 
     options = FieldOptions(
         session_cookie=session_cookie,
@@ -71,6 +79,7 @@ def ingest(lake, fmt, nginx_format, apache_format, json_map, rules_file, session
         summary = run_ingest(
             lake, paths, fmt=fmt, nginx_format=nginx_format, apache_format=apache_format, json_map=json_map,
             rules_file=rules_file, options=options, progress=progress, allow_rejects=allow_rejects,
+            engine=engine, spark_master=spark_master, spark_conf=parse_conf(spark_conf), split_bytes=split_mb << 20,
         )
     if as_json:
         click.echo(json.dumps(summary.as_dict()))

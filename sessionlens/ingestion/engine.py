@@ -16,17 +16,20 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import Any, BinaryIO, Iterable, Mapping
 
-from ..errors import SessionlensError
+from ..errors import InputError, SessionlensError
+from ..lake.engines import ENGINES, spark_module
 from ..lake.store import Lake
+from .distributed import DEFAULT_SPLIT_BYTES, ingest_distributed
 from .formats import build_parser
+from .formats.base import Parser
 from .ingestor import Ingestor
 from .options import FieldOptions
 from .paths import STDIN_LABEL, expand_inputs, expand_paths
 from .preview import preview
 from .reader import stage_stdin
-from .rules import load_rules
+from .rules import RuleSet, load_rules
 from .summary import FileResult, IngestSummary, ProgressFn
 
 __all__ = ["IngestSummary", "FileResult", "ingest", "expand_paths", "build_parser", "preview", "SessionlensError"]
@@ -47,6 +50,11 @@ def ingest(
     chunk_bytes: int = 32 << 20,
     allow_rejects: bool = False,
     exclude: Iterable[str | Path] = (),
+    engine: str = "duckdb",
+    spark_master: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
+    spark_session: Any = None,
+    split_bytes: int = DEFAULT_SPLIT_BYTES,
 ) -> IngestSummary:
     """Ingests files into a lake (created if missing) and returns the summary.
 
@@ -66,23 +74,46 @@ def ingest(
             format is most likely wrong, and a later run can read it).
         exclude: directories whose files a directory input leaves out (the
             lake's own directory always is).
+        engine: ``duckdb`` parses here, committing file by file; ``spark``
+            parses on Spark executors (:mod:`.distributed`) and commits once.
+        spark_master / spark_conf / spark_session: the Spark session to run
+            on (as for analysis: :func:`sessionlens.lake.engines.make_engine`).
+        split_bytes: with Spark, the size of the pieces a large file is cut into.
 
     Raises:
         InputError: a path does not exist or an option is invalid.
         LakeLockedError: another run holds the lake.
+        EngineError: a Spark task kept failing (nothing was committed).
     """
     started = time.perf_counter()
+    if engine not in ENGINES:
+        raise InputError(f"--engine {engine}: unknown engine (engines: {', '.join(ENGINES)})")
     files = expand_inputs(paths, [Path(lake), *map(Path, exclude)])  # never the lake's own files
     parser = build_parser(fmt, nginx_format, apache_format, json_map)
     rules = load_rules(rules_file)
+    opts = options or FieldOptions()
     lake_obj = Lake.of(lake, create=True)
     # The writer's garbage collection removes the staging area, and with it
     # any raw input (stdin copies, unwrapped or ranged copies) a killed run left.
     with lake_obj.writer():
-        ingestor = Ingestor(lake_obj, parser, rules, options or FieldOptions(), progress, chunk_bytes, allow_rejects)
+        if engine == "spark":
+            summary = _ingest_on_spark(lake_obj, files, parser, rules, opts, progress, stdin, chunk_bytes,
+                                       allow_rejects, spark_master, spark_conf, spark_session, split_bytes)
+        else:
+            summary = _ingest_here(lake_obj, files, parser, rules, opts, progress, stdin, chunk_bytes,
+                                   allow_rejects)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _ingest_here(lake: Lake, files: list[tuple[str, bool]], parser: Parser | None, rules: RuleSet,
+                 options: FieldOptions, progress: ProgressFn | None, stdin: BinaryIO | None, chunk_bytes: int,
+                 allow_rejects: bool) -> IngestSummary:
+    ingestor = Ingestor(lake, parser, rules, options, progress, chunk_bytes, allow_rejects)
+    try:
         for name, named in files:
             if name == "-":
-                folder = lake_obj.staging_dir(f"stdin-{os.getpid()}")
+                folder = lake.staging_dir(f"stdin-{os.getpid()}")
                 staged = stage_stdin(folder / "stdin.log", stdin)
                 ingestor.ingest_file(staged, STDIN_LABEL, final=True)
                 shutil.rmtree(folder, ignore_errors=True)
@@ -90,8 +121,29 @@ def ingest(
                 ingestor.ingest_file(Path(name), str(Path(name).resolve()), named)
             if progress:
                 progress(name, Path(name).stat().st_size if name != "-" else 0)
-        ingestor.con.close()
-    summary = ingestor.summary
-    summary.seconds = time.perf_counter() - started
-    return summary
+    finally:
+        ingestor.close()
+    return ingestor.summary
 
+
+def _ingest_on_spark(lake: Lake, files: list[tuple[str, bool]], parser: Parser | None, rules: RuleSet,
+                     options: FieldOptions, progress: ProgressFn | None, stdin: BinaryIO | None, chunk_bytes: int,
+                     allow_rejects: bool, master: str | None, conf: Mapping[str, str] | None, session: Any,
+                     split_bytes: int) -> IngestSummary:
+    spark = spark_module("--engine spark")
+    session = session or spark.create_session(master, conf)
+    inputs = []
+    for name, named in files:
+        if name == "-":  # a copy on the lake's file system, which every executor reaches
+            staged = stage_stdin(lake.staging_dir(f"stdin-{os.getpid()}") / "stdin.log", stdin)
+            inputs.append((staged, STDIN_LABEL, True, True))
+        else:
+            inputs.append((Path(name), str(Path(name).resolve()), named, False))
+    tasks = int(session.sparkContext.getConf().get("spark.task.cpus", "1"))
+
+    def run(fn, units, on_progress):
+        return spark.run_tasks(session, fn, units, on_progress, "sessionlens ingest")
+
+    return ingest_distributed(lake, inputs, parser, rules, options, run, progress=progress,
+                              chunk_bytes=chunk_bytes, allow_rejects=allow_rejects, split_bytes=split_bytes,
+                              threads=tasks)

@@ -41,6 +41,8 @@ class ContentScan:
         full_hash: hash of the content up to ``complete_end``.
         total_hash: hash of the whole content, unfinished last line included.
         truncated: the compressed stream was cut short.
+        boundaries: line starts about every ``split_every`` bytes, each with
+            the newlines before it: where a large file is cut into tasks.
     """
 
     fingerprint: str = ""
@@ -52,6 +54,7 @@ class ContentScan:
     full_hash: str = ""
     total_hash: str = ""
     truncated: bool = False
+    boundaries: dict[int, int] = field(default_factory=dict)
 
     @property
     def partial_tail(self) -> bool:
@@ -69,19 +72,22 @@ def fingerprint_of(path: Path) -> str:
     return xxhash.xxh3_128(head if cut == -1 else head[: cut + 1]).hexdigest()
 
 
-def scan_content(path: Path, checkpoints: list[int] | None = None) -> ContentScan:
+def scan_content(path: Path, checkpoints: list[int] | None = None, split_every: int = 0) -> ContentScan:
     """One pass over the decompressed content: hashes, offsets, line counts.
 
     Args:
         path: the file (plain, gzip or zstd).
         checkpoints: offsets (line boundaries of earlier ingests) at which
             to record the content hash and the number of lines before them.
+        split_every: if set, record in ``boundaries`` the first line start
+            at or after each multiple of this many bytes (0: none).
     """
     scan = ContentScan(fingerprint=fingerprint_of(path))
     marks = sorted(set(checkpoints or []))
     h = xxhash.xxh3_128()
     fed = 0  # bytes fed to the hash: always whole lines
     carry = b""
+    next_split = split_every
     stream = open_decompressed(path)
     with stream as fh:
         while True:
@@ -91,6 +97,10 @@ def scan_content(path: Path, checkpoints: list[int] | None = None) -> ContentSca
             data = carry + block
             cut = data.rfind(b"\n") + 1
             body, carry = data[:cut], data[cut:]
+            while split_every and next_split < fed + len(body):  # body is whole lines: a newline follows
+                at = body.find(b"\n", next_split - fed) + 1
+                scan.boundaries[fed + at] = scan.newlines + body.count(b"\n", 0, at)
+                next_split = fed + at + split_every
             pos = 0
             while marks and fed + len(body) - pos >= marks[0]:
                 upto = pos + marks.pop(0) - fed

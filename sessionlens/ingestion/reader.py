@@ -203,9 +203,10 @@ def iter_line_chunks(
         yield line_no, carry.decode("utf-8", "replace") + "\n"
 
 
-def head_lines(path: Path, n: int = 20, max_bytes: int = 256 << 10) -> list[str]:
-    """The first ``n`` non-blank lines, for format detection."""
+def head_lines(path: Path, n: int = 20, max_bytes: int = 256 << 10, start_byte: int = 0) -> list[str]:
+    """The first ``n`` non-blank lines (from ``start_byte``, a line start), for format detection."""
     with open_decompressed(path) as fh:
+        _skip(fh, start_byte)
         data = fh.read(max_bytes)
     text = data.decode("utf-8", "replace")
     return [line for line in text.splitlines() if line.strip()][:n]

@@ -104,27 +104,31 @@ class BatchWriter:
             False,
         )
 
-    def coverage(self, staging: Path, stored: int) -> dict:
-        """Share of the file's stored rows that carry each session signal."""
+    def signal_counts(self, staging: Path) -> list[int]:
+        """Stored rows under ``staging``, and how many carry each session signal (see :func:`coverage_of`)."""
         files = [str(f) for t in ("requests", "events") for f in (staging / t).rglob("*.parquet")]
-        if not files or not stored:
-            return {}
+        if not files:
+            return [0] * len(SIGNALS)
         row = self.con.execute(
-            f"""SELECT count(*), count(session_key), count(user_key), count(latency_ms), count(vhost),
-                       count(error_kind), count(host), count(app_version)
+            f"""SELECT count(*), {", ".join(f"count({column})" for column in SIGNALS[1:])}
                 FROM read_parquet({literal_list(files)}, union_by_name=true)"""
         ).fetchall()[0]
-        n = row[0] or 1
-        return {
-            "rows": row[0],
-            "session_cookie": round(row[1] / n, 4),
-            "user_key": round(row[2] / n, 4),
-            "latency": round(row[3] / n, 4),
-            "vhost": round(row[4] / n, 4),
-            "host": round(row[6] / n, 4),
-            "app_version": round(row[7] / n, 4),
-            "session_errors": row[5],
-        }
+        return [int(n) for n in row]
+
+
+# What the coverage counts: rows, then the rows with each column set.
+SIGNALS = ("rows", "session_key", "user_key", "latency_ms", "vhost", "error_kind", "host", "app_version")
+
+
+def coverage_of(counts: list[int], stored: int) -> dict:
+    """Share of a file's stored rows that carry each session signal, from its units' summed counts."""
+    if not stored or not counts or not counts[0]:
+        return {}
+    n = dict(zip(SIGNALS, counts, strict=True))
+    share = {"session_cookie": "session_key", "user_key": "user_key", "latency": "latency_ms", "vhost": "vhost",
+             "host": "host", "app_version": "app_version"}
+    return {"rows": n["rows"], **{k: round(n[c] / n["rows"], 4) for k, c in share.items()},
+            "session_errors": n["error_kind"]}
 
 
 def coverage_warnings(coverage: dict, stored: int, parser: Parser | None) -> list[dict]:

@@ -38,12 +38,21 @@ def make_engine(lake: Lake | str | Path, name: str = "duckdb", master: str | Non
         return Lake.of(lake).engine()
     if name != "spark":
         raise InputError(f"--engine {name}: unknown engine (engines: {', '.join(ENGINES)})")
+    return spark_module("--engine spark").SparkEngine(lake, session=session, master=master, conf=conf)
+
+
+def spark_module(what: str) -> Any:
+    """The :mod:`sessionlens.lake.spark` module, imported on first use.
+
+    Raises:
+        InputError: pyspark or sqlglot is not installed (``what`` says who asked).
+    """
     try:
         from . import spark  # heavy: loads pyspark (and sqlglot), an optional extra only Spark runs need
     except ImportError as exc:
-        raise InputError(f"--engine spark needs pyspark and sqlglot ({exc.name} is missing): "
+        raise InputError(f"{what} needs pyspark and sqlglot ({exc.name} is missing): "
                          "pip install 'sessionlens[spark]'") from None
-    return spark.SparkEngine(lake, session=session, master=master, conf=conf)
+    return spark
 
 
 def parse_conf(pairs: Iterable[str]) -> dict[str, str]:

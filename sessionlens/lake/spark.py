@@ -23,8 +23,12 @@ imports it, when Spark is asked for.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sys
+import threading
+import uuid
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -32,7 +36,7 @@ from pyspark.errors import PySparkException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql.types import StructType
 
-from ..errors import InputError, QueryError
+from ..errors import EngineError, InputError, QueryError
 from ..privacy import redact
 from . import manifest as lake_manifest
 from . import sql
@@ -47,6 +51,9 @@ DEFAULT_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",  # no progress bar in a terminal's output
 }
+T = TypeVar("T")
+R = TypeVar("R")
+PROGRESS_SECONDS = 0.5  # how often a running job's finished tasks are counted
 # The lake's column types (lake/schema.py, DuckDB's names) in Spark's terms.
 _SPARK_TYPES = {"TIMESTAMPTZ": "TIMESTAMP", "DATE": "DATE", "VARCHAR": "STRING", "SMALLINT": "SMALLINT",
                 "INTEGER": "INT", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "BOOLEAN": "BOOLEAN"}
@@ -67,6 +74,14 @@ def create_session(master: str | None = None, conf: Mapping[str, str] | None = N
     builder = SparkSession.builder.appName("sessionlens")
     if master:
         builder = builder.master(master)
+    # Python tasks (distributed ingest) run sessionlens, so the executors' Python must have it. PySpark
+    # takes it from PYSPARK_PYTHON (spark-submit sets it from spark.pyspark.python), else any `python3`:
+    # a setting given here is honoured as spark-submit would; a local run uses this interpreter.
+    python = (conf or {}).get("spark.pyspark.python")
+    if python:
+        os.environ["PYSPARK_PYTHON"] = python
+    elif (master or "local").startswith("local") and "PYSPARK_GATEWAY_PORT" not in os.environ:
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in {**DEFAULT_CONF, **(conf or {})}.items():
         builder = builder.config(key, value)
     try:
@@ -140,6 +155,71 @@ class SparkEngine(Engine):
         except PySparkException as exc:
             raise QueryError(f"query {query} (Spark): {redact(_first_line(exc))}") from None
         return _frame(rows)
+
+
+def run_tasks(session: SparkSession, fn: Callable[[Iterable[T]], list[R]], items: Sequence[T],
+              progress: Callable[[int, int], None] | None = None, description: str = "sessionlens") -> list[R]:
+    """Runs ``fn`` over ``items`` as Spark tasks, one item per task; returns the results in item order.
+
+    ``fn`` gets an iterable of one item (a partition) and returns a list;
+    it and the items are pickled to the executors, which must be able to
+    import the modules ``fn`` lives in. ``progress(done, total)`` is called
+    from a watching thread as tasks finish. A task that fails is retried
+    as Spark's ``spark.task.maxFailures`` allows; only the attempt that
+    succeeds returns its result.
+
+    Raises:
+        EngineError: a task kept failing (the message says why, redacted).
+    """
+    if not items:
+        return []
+    sc = session.sparkContext
+    group = f"sessionlens-{uuid.uuid4().hex[:12]}"
+    sc.setJobGroup(group, description)
+    done = threading.Event()
+    watcher = None
+    if progress is not None:
+        watcher = threading.Thread(target=_watch, args=(sc, group, len(items), progress, done), daemon=True)
+        watcher.start()
+    try:
+        out = sc.parallelize(list(items), len(items)).mapPartitions(fn).collect()
+    except Exception as exc:  # Py4J's and PySpark's errors alike: the job failed
+        raise EngineError(f"{description}: a Spark task failed: {redact(_task_failure(exc))}") from None
+    finally:
+        done.set()
+        if watcher is not None:
+            watcher.join()
+        sc.setLocalProperty("spark.jobGroup.id", None)  # type: ignore[arg-type]  # None clears it (Spark's own idiom)
+    if progress is not None:
+        progress(len(items), len(items))
+    return out
+
+
+def _watch(sc: Any, group: str, total: int, progress: Callable[[int, int], None], done: threading.Event) -> None:
+    """Reports the group's finished tasks until ``done`` is set."""
+    tracker = sc.statusTracker()
+    last = -1
+    while not done.wait(PROGRESS_SECONDS):
+        finished = 0
+        for job in tracker.getJobIdsForGroup(group):
+            info = tracker.getJobInfo(job)
+            for stage in (info.stageIds if info else []):
+                stage_info = tracker.getStageInfo(stage)
+                finished += stage_info.numCompletedTasks if stage_info else 0
+        if finished != last and finished < total:
+            progress(finished, total)
+            last = finished
+
+
+def _task_failure(exc: Exception) -> str:
+    """The line of a failed job's message that says why the task failed (its Python error, if any)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    python = [line for line in lines
+              if ("Error" in line or "Exception" in line) and not line.startswith(("at ", "File "))]
+    for line in reversed(python):
+        if not line.startswith(("org.apache", "py4j", "Caused by", "Traceback")):
+            return line[:300]
+    return (lines[0] if lines else type(exc).__name__)[:300]
 
 
 def _first_line(exc: Exception) -> str:

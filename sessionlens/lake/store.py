@@ -262,16 +262,36 @@ class Lake:
         Raises:
             LakeError: the lock is not held.
         """
-        self._require_lock("commit_segment")
-        if staged is not None:
-            parts = {t: self.publish(staged, t) for t in SEGMENTED}
-            segment.parts = {t: p for t, p in parts.items() if p}
-        manifest = self.read_manifest()
-        manifest.segments.append(segment)
-        self.write_manifest(manifest)
-        if staged is not None:
-            shutil.rmtree(staged, ignore_errors=True)
+        self.commit_segments([(segment, [staged] if staged is not None else [])])
         return segment
+
+    def commit_segments(self, items: Collection[tuple[Segment, Collection[Path]]]) -> None:
+        """Publishes several segments, each from one or more staged folders, in one manifest commit.
+
+        As :meth:`commit_segment` for each segment (its ``parts`` are filled
+        in and ``ingested_at`` set where empty), but readers see all of them
+        appear at once. Nothing is committed for no items.
+
+        Raises:
+            LakeError: the lock is not held.
+        """
+        self._require_lock("commit_segments")
+        if not items:
+            return
+        stamp = now_iso()
+        for segment, folders in items:
+            parts: dict[str, list[str]] = {}
+            for folder in folders:
+                for table in SEGMENTED:
+                    parts.setdefault(table, []).extend(self.publish(folder, table))
+            segment.parts = {t: p for t, p in parts.items() if p} if folders else segment.parts
+            segment.ingested_at = segment.ingested_at or stamp
+        manifest = self.read_manifest()
+        manifest.segments.extend(segment for segment, _ in items)
+        self.write_manifest(manifest)
+        for _, folders in items:
+            for folder in folders:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def drop_segments(self, segment_ids: Collection[str]) -> list[Segment]:
         """Takes segments out of the lake in one commit, then deletes their files.

@@ -1,0 +1,250 @@
+"""What an input file needs: skip it, or parse these byte ranges into one new segment.
+
+Planning runs where the lake's write lock is held (the driver): it
+recognises the file by content (:mod:`.identity`), takes only lines no
+segment covers, detects the container and the format, and describes the
+work as :class:`Unit` s that :func:`.task.run_unit` carries out anywhere,
+in this process or on a Spark executor. A large plain file whose format
+has one record per line is cut at line boundaries into several units,
+each knowing the number of its first line, so its rows are the rows a
+single pass would give.
+
+A plan is checked against the segments already committed *and* those
+planned earlier in the same run, so one run that meets a file twice (or a
+rotated file and its grown successor) plans each line once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import xxhash
+
+from ..changes.markers import detect_marker_format
+from ..lake.store import Lake, Manifest, Segment
+from .containers import detect_wrapper, unwrap
+from .formats import detect
+from .formats.access import AccessLogParser
+from .formats.base import IngestWarning, Parser
+from .formats.regexfmt import RegexParser
+from .identity import ContentScan, fingerprint_of, scan_content, stage_range
+from .options import FieldOptions
+from .paths import NOT_LOGS, file_year
+from .reader import compression_of, count_lines, head_lines
+from .summary import FileResult, IngestSummary
+
+# A file modified this recently may be mid-write: its unfinished last line waits.
+LIVE_SECONDS = 300
+# Formats with exactly one record per line and no state carried between
+# lines (no header, no year inferred across records, no fields guessed
+# from the first lines): a range of such a file parses the same on its own.
+SPLITTABLE = (AccessLogParser, RegexParser)
+
+
+@dataclass
+class Unit:
+    """One task: the lines of a byte range of one file, parsed into a folder of its own.
+
+    Attributes:
+        segment_id: the segment the rows belong to (their ``file_id``).
+        index: the unit's place in its segment (part names carry it).
+        path: the file to read (the user's file, or a private copy on the lake).
+        start_byte / end_byte: the range of ``path``'s decompressed content;
+            ``end_byte`` None means to its end. A range that is not the whole
+            file is copied out privately before parsing (the CSV fast path
+            reads whole files).
+        first_line / lines: the number of the range's first line in the
+            user's file, and how many physical lines the range holds.
+        parser: the format's parser (None: a file of blank lines only).
+        label: the file's name as the lake records it (``source_file``).
+        year: the year for year-less timestamps.
+        origin / origin_start: the user's file and where the range starts in
+            its content (a W3C header before the range is read from there).
+    """
+
+    segment_id: str
+    index: int
+    path: str
+    start_byte: int
+    end_byte: int | None
+    first_line: int
+    lines: int
+    parser: Parser | None
+    label: str
+    year: int | None
+    origin: str
+    origin_start: int
+
+    @property
+    def whole(self) -> bool:
+        """Whether the unit reads all of ``path`` (no private copy needed)."""
+        return self.start_byte == 0 and self.end_byte is None
+
+
+@dataclass
+class SegmentPlan:
+    """One file's new lines: the segment to commit once its units are parsed.
+
+    Attributes:
+        segment: the segment as the manifest will list it (parts, counts and
+            time are filled in at commit).
+        result: the file's line in the run's summary.
+        parser: the format (None for a file of blank lines only).
+        units: the work, in line order.
+        warnings: the file's own warnings (a held-back last line ...).
+        continues: the id of a segment planned earlier in this run that this
+            one continues ('' if none): it cannot be stored without it.
+        scratch: private copies made while planning, removed after the parse.
+        named: the user named the file (not found in a directory): a file
+            refused for its rejects fails the run rather than being skipped.
+        markers: (file, marker format) for a file of deploy or config
+            markers, stored as changes when the run commits (no units).
+    """
+
+    segment: Segment
+    result: FileResult
+    parser: Parser | None
+    units: list[Unit]
+    warnings: list[IngestWarning] = field(default_factory=list)
+    continues: str = ""
+    scratch: Path | None = None
+    named: bool = True
+    markers: tuple[Path, str] | None = None
+
+
+@dataclass
+class Planner:
+    """Plans input files against a lake whose write lock the caller holds.
+
+    Attributes:
+        lake: the lake.
+        parser: the format the user asked for (None: detect per file).
+        options: field options (the year for year-less times).
+        split_bytes: cut a large plain file of a one-record-per-line format
+            into units of about this size (0: one unit per file).
+        planned: segments planned in this run and not committed yet.
+    """
+
+    lake: Lake
+    parser: Parser | None
+    options: FieldOptions
+    split_bytes: int = 0
+    planned: list[Segment] = field(default_factory=list)
+
+    def plan(self, path: Path, label: str, result: FileResult, summary: IngestSummary, *, final: bool = False,
+             named: bool = True) -> SegmentPlan | None:
+        """The plan for one readable file, or None when there is nothing to parse (``result`` says why).
+
+        Raises:
+            DetectionError: no known format matches the file's first lines.
+            FormatError / InputError / OSError: the file cannot be read as given.
+        """
+        if not named and path.suffix.lower() in NOT_LOGS:
+            result.status, result.message = "skipped", f"not a log file ({path.suffix} in a directory)"
+            return None
+        manifest = self.lake.read_manifest()
+        manifest = Manifest(segments=[*manifest.segments, *self.planned], extra_parts=manifest.extra_parts)
+        compressed = compression_of(path) != "none"
+        # Identity by decompressed content (module identity): the candidates
+        # share the first line; a candidate is continued if the content up to
+        # its end hashes the same. Only what lies beyond is new.
+        fingerprint = fingerprint_of(path)
+        candidates = [s for s in manifest.segments if fingerprint and s.fingerprint == fingerprint]
+        splittable = self.split_bytes and not compressed and (self.parser is None or self._splittable(self.parser))
+        scan = scan_content(path, [s.end_byte for s in candidates], self.split_bytes if splittable else 0)
+        covered = max((s for s in candidates if scan.hash_at.get(s.end_byte) == s.prefix_hash),
+                      key=lambda s: s.end_byte, default=None)
+        start_byte = covered.end_byte if covered else 0
+        # A file written to in the last minutes may be mid-line: its unfinished
+        # last line waits for its newline. A compressed (rotated) file or an
+        # older one is finished, and its last line counts; a cut compressed
+        # file is not, and its cut line waits for the whole file.
+        live = not compressed and time.time() - path.stat().st_mtime < LIVE_SECONDS
+        end_byte = scan.size if (final or not (live or scan.truncated)) else scan.complete_end
+        end_hash = scan.total_hash if end_byte == scan.size else scan.full_hash
+        warnings: list[IngestWarning] = []
+        if end_byte < scan.size:
+            warnings.append(IngestWarning(
+                "the last line has no newline yet: held back until it is complete or the file is rotated", 1, ""))
+        if scan.size == 0:
+            result.status, result.message = "skipped", "empty file"
+            return None
+        if scan.truncated:
+            warnings.append(IngestWarning(
+                "the compressed file is cut short: its lines up to the cut were read; the complete file "
+                "will add only the rest", 0, "ingest the complete file when it is there"))
+        result.warnings = [w.as_dict() for w in warnings]
+        if end_byte <= start_byte or manifest.find_hash(end_hash):
+            result.status = "skipped"
+            result.message = ("already ingested (`sessionlens forget` it to read it again)"
+                              if scan.size <= start_byte or end_byte == scan.size
+                              else "nothing new: the last line is still being written")
+            return None
+        if self.parser is None and not compressed and not covered:
+            marker_format = detect_marker_format(path)
+            if marker_format:  # stored with the run's commit (:func:`.commit.commit`), not before
+                segment = Segment(segment_id=end_hash[:16], path=label, start_byte=0, end_byte=scan.size,
+                                  prefix_hash=end_hash, fingerprint=fingerprint, first_line=1, lines=0,
+                                  format=f"markers:{marker_format}", stored=0, rejected=0)
+                self.planned.append(segment)
+                return SegmentPlan(segment, result, None, [], warnings, named=named, markers=(path, marker_format))
+        before = scan.newlines_at.get(start_byte, 0) if covered else 0
+        first_line = before + 1
+        lines = scan.newlines - before + (end_byte > scan.complete_end)
+        if covered:
+            result.status = "appended"
+            result.message = f"continues {Path(covered.path).name} from line {first_line:,}"
+        segment_id = xxhash.xxh3_64_hexdigest(f"{end_hash}:{start_byte}".encode())
+        whole = start_byte == 0 and end_byte == scan.size
+        head = head_lines(path, start_byte=start_byte)
+        wrapper = detect_wrapper(head)
+        scratch = None
+        parse_path, parse_start, parse_end = path, start_byte, None if end_byte == scan.size else end_byte
+        if wrapper:
+            # Parse a private copy without the container's wrapper; line
+            # numbers stay those of the file the user named.
+            scratch = self.lake.staging_dir(f"input-{end_hash[:16]}")
+            parse_path = stage_range(path, start_byte, end_byte, scratch / "range.log") if not whole else path
+            parse_path = unwrap(parse_path, wrapper, scratch / "lines.log")
+            parse_start, parse_end = 0, None
+            head = head_lines(parse_path)
+        # Nothing but blank lines: no format to detect, nothing to parse.
+        blank_only = not head and len(count_lines(parse_path, parse_start)[1]) >= lines
+        parser = self.parser if blank_only else (self.parser or detect(head, None))
+        result.format = (f"{wrapper}:" if wrapper else "") + parser.name if parser else None
+        segment = Segment(segment_id=segment_id, path=label, start_byte=start_byte, end_byte=end_byte,
+                          prefix_hash=end_hash, fingerprint=fingerprint, first_line=first_line, lines=lines,
+                          format=parser.name if parser else "", stored=0, rejected=0, compressed=compressed)
+        year = self.options.year or file_year(path)
+        if wrapper or not (splittable and parser is not None and self._splittable(parser)):
+            cuts = [(parse_start, parse_end, first_line, lines)]
+        else:
+            cuts = _cuts(scan, start_byte, end_byte, before, lines)
+        units = [Unit(segment_id, i, str(parse_path), a, b, line, n, None if blank_only else parser, label, year,
+                      str(path), a if parse_path == path else start_byte)
+                 for i, (a, b, line, n) in enumerate(cuts)]
+        self.planned.append(segment)
+        return SegmentPlan(segment, result, parser, units, warnings, scratch=scratch, named=named,
+                           continues=covered.segment_id if covered and any(covered is s for s in self.planned) else "")
+
+    @staticmethod
+    def _splittable(parser: Parser) -> bool:
+        return isinstance(parser, SPLITTABLE)
+
+
+def _cuts(scan: ContentScan, start: int, end: int, before: int, lines: int) -> list[tuple[int, int | None, int, int]]:
+    """(start, end or None, first line, lines) of each range of [start, end), cut at the scan's boundaries."""
+    starts = [start] + [b for b in sorted(scan.boundaries) if start < b < end]
+    out = []
+    for i, a in enumerate(starts):
+        line_before = before if i == 0 else scan.boundaries[a]
+        if i + 1 < len(starts):
+            b: int | None = starts[i + 1]
+            n = scan.boundaries[starts[i + 1]] - line_before
+        else:
+            b = None if end == scan.size else end
+            n = lines - (line_before - before)
+        out.append((a, b, line_before + 1, n))
+    return out

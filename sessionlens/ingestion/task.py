@@ -1,0 +1,184 @@
+"""Parse one :class:`~.plan.Unit` into Parquet files in a folder of its own.
+
+The same code runs in the ingest process (one connection for the whole
+run) and in a Spark task (a connection per task): read the unit's lines,
+parse them with its format, normalise them and write them under a new
+folder of the run's staging area. Nothing is visible to readers until the
+driver commits the folder's files with the segment (:mod:`.commit`), so a
+task that dies half-way, or runs twice, leaves only a folder nobody lists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import duckdb
+
+from ..lake.store import MEMORY_LIMIT, quiet_progress
+from ..sqltext import literal
+from .formats.base import FallBack, FileJob, IngestWarning
+from .identity import stage_range
+from .options import FieldOptions
+from .plan import Unit
+from .rules import RuleSet
+from .staging import BatchWriter
+
+
+class LakeKey(str):
+    """The lake's hashing key, on its way to a task: a string that never shows itself in a log or a repr."""
+
+    def __repr__(self) -> str:
+        return "LakeKey(<hidden>)"
+
+    __str__ = __repr__
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+
+@dataclass
+class TaskContext:
+    """What every unit of a run shares: how to parse, where to write, the key to hash with.
+
+    Attributes:
+        staging: the run's folder in the lake's staging area (reachable by every task).
+        rules / options / chunk_bytes: as the local run has them.
+        key: the lake's hashing key.
+        threads: DuckDB threads per task (0: DuckDB's default, every core).
+        scratch: a folder local to the task's machine for private copies of
+            ranges and DuckDB's spill files (None: the system's temp folder).
+    """
+
+    staging: Path
+    rules: RuleSet
+    options: FieldOptions
+    chunk_bytes: int
+    key: LakeKey
+    threads: int = 0
+    scratch: Path | None = None
+
+
+@dataclass
+class UnitResult:
+    """What a unit wrote and counted.
+
+    Attributes:
+        segment_id / index: which unit.
+        folder: its files (``requests/``, ``events/``, ``rejects/``) to commit.
+        stored / rejected: physical lines stored and rejected.
+        reasons: rejected lines by reason.
+        warnings: what the parser noticed, merged by what.
+        signals: stored rows, and those carrying each session signal (see
+            :meth:`.staging.BatchWriter.signal_counts`).
+    """
+
+    segment_id: str
+    index: int
+    folder: str
+    stored: int = 0
+    rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    warnings: list[IngestWarning] = field(default_factory=list)
+    signals: list[int] = field(default_factory=list)
+
+
+def connect(staging: Path | None, key: str, threads: int = 0) -> duckdb.DuckDBPyConnection:
+    """A parsing connection: UTC, bounded memory spilling under ``staging``, the hashing key set."""
+    con = duckdb.connect()
+    settings = ["SET TimeZone = 'UTC'", f"SET memory_limit = {literal(MEMORY_LIMIT)}",
+                "SET preserve_insertion_order = false"]
+    if staging is not None:
+        settings.append(f"SET temp_directory = {literal(staging)}")
+    if threads:
+        settings.append(f"SET threads = {int(threads)}")
+    for setting in settings:
+        con.execute(setting)
+    quiet_progress(con)
+    con.execute("SET VARIABLE sl_key = $key", {"key": key})
+    return con
+
+
+def run_units(units: Iterable[Unit], ctx: TaskContext) -> list[UnitResult]:
+    """Runs units one after the other on one connection (a Spark partition's work)."""
+    with worker(ctx) as run:
+        return [run(unit) for unit in units]
+
+
+@contextlib.contextmanager
+def worker(ctx: TaskContext) -> Iterator[Callable[[Unit], UnitResult]]:
+    """A function that runs units, on one connection and one scratch folder kept until the block ends."""
+    with _scratch(ctx) as scratch:
+        con = connect(scratch, ctx.key.value, ctx.threads)
+        try:
+            yield lambda unit: run_unit(unit, ctx, con, scratch)
+        finally:
+            con.close()
+
+
+def run_unit(unit: Unit, ctx: TaskContext, con: duckdb.DuckDBPyConnection, scratch: Path) -> UnitResult:
+    """Parses one unit into a new folder under ``ctx.staging``; returns what it wrote and counted.
+
+    Raises:
+        duckdb.Error, OSError, FormatError: the unit cannot be parsed (the whole file fails).
+    """
+    # A folder per attempt: a retried task never writes into the files of one that died.
+    folder = ctx.staging / unit.segment_id / f"unit-{unit.index}-{uuid.uuid4().hex[:8]}"
+    folder.mkdir(parents=True)
+    result = UnitResult(unit.segment_id, unit.index, str(folder))
+    copy = None
+    path = Path(unit.path)
+    if not unit.whole:  # the CSV fast path reads whole files: parse a private copy of the range
+        copy = stage_range(path, unit.start_byte, unit.end_byte if unit.end_byte is not None else 1 << 62,
+                           scratch / f"range-{uuid.uuid4().hex[:8]}.log")
+        path = copy
+    try:
+        job = FileJob(path, 0, unit.first_line, unit.lines, ctx.options, ctx.chunk_bytes, year=unit.year,
+                      origin=Path(unit.origin), origin_start=unit.origin_start)
+        con.execute("SET VARIABLE sl_file_id = $v", {"v": unit.segment_id})
+        con.execute("SET VARIABLE sl_source_file = $v", {"v": unit.label})
+        writer = BatchWriter(con, ctx.rules, ctx.options, {"file_id": unit.segment_id, "source_file": unit.label})
+        name = f"{unit.segment_id}-{unit.index}"
+        parser = unit.parser
+        if parser is not None:
+            try:
+                result.stored, result.rejected = writer.run(parser.batches(con, job), parser, folder, name,
+                                                            result.reasons)
+            except FallBack:
+                shutil.rmtree(folder)
+                folder.mkdir()
+                result.reasons.clear()
+                job.warnings.clear()
+                result.stored, result.rejected = writer.run(parser.slow_batches(con, job), parser, folder, name,
+                                                            result.reasons)
+        blanks = job.blank_lines()
+        if blanks:
+            writer.write_blank_rejects(blanks, folder, name)
+            result.reasons["blank line"] = result.reasons.get("blank line", 0) + len(blanks)
+            result.rejected += len(blanks)
+        result.warnings = job.warnings
+        result.signals = writer.signal_counts(folder)
+    finally:
+        if copy is not None:
+            copy.unlink(missing_ok=True)
+    return result
+
+
+@contextlib.contextmanager
+def _scratch(ctx: TaskContext) -> Iterator[Path]:
+    """A private folder for range copies and spill files, removed afterwards (raw lines may hold secrets)."""
+    base = ctx.scratch or Path(tempfile.gettempdir())
+    base.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="sessionlens-task-", dir=base))
+    os.chmod(folder, 0o700)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
