@@ -6,11 +6,9 @@ session on it for this module. Skipped when pyspark or Java is missing.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -35,6 +33,8 @@ def spark(spark_cluster):  # noqa: F811  (the imported fixture, requested by nam
 
     if SparkContext._active_spark_context is not None:  # one context per process: another test's is done with
         SparkContext._active_spark_context.stop()
+    # The executors run ingest tasks in the interpreter the driver names: this one (it has sessionlens).
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     session = (pyspark_sql.SparkSession.builder.master(spark_cluster).appName("sessionlens-tests")
                .config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
                .config("spark.ui.enabled", "false").config("spark.executor.memory", "512m")
@@ -77,25 +77,44 @@ def test_tasks_run_on_both_workers(spark):
 
 
 @pytest.fixture(scope="module")
-def archive_lake(tmp_path_factory) -> Iterator[Path]:
-    """The archive sample (sample_logs/archive) ingested with its markers."""
-    from sessionlens import ingest
+def archive_inputs(tmp_path_factory) -> list[Path]:
+    """The archive sample's logs: four hosts as plain files (cut into pieces), four as they come (gzip)."""
+    import gzip
 
-    lake = tmp_path_factory.mktemp("archive") / "lake"
-    ingest(lake, [str(ARCHIVE / "logs")])
-    import_markers(lake, [str(p) for p in sorted((ARCHIVE / "markers").iterdir())])
-    yield lake
+    base = tmp_path_factory.mktemp("archive-inputs")
+    out = []
+    for gz in sorted((ARCHIVE / "logs").glob("*.gz")):
+        if gz.name < "web05":
+            out.append(base / gz.with_suffix("").name)
+            out[-1].write_bytes(gzip.decompress(gz.read_bytes()))
+            os.utime(out[-1], (1_600_000_000, 1_600_000_000))
+        else:
+            out.append(gz)
+    return out
 
 
 @pytest.mark.slow  # ~65 queries, each a few Spark stages on two one-core executors: 1-2 minutes
-@pytest.mark.skipif(importlib.util.find_spec("sessionlens.lake.spark") is None,
-                    reason="sessionlens/lake/spark.py (SparkEngine, issue 12) does not exist yet")
-def test_analyze_through_the_cluster_equals_duckdb(spark, archive_lake):
-    from sessionlens import Lake
+def test_ingest_and_analyze_through_the_cluster_equal_local(spark, archive_inputs, tmp_path):
+    """The archive sample ingested by the cluster's tasks stores what a local ingest stores, and analyzes alike."""
+    from sessionlens import Lake, ingest
+    from sessionlens.lake.digest import digest
     from sessionlens.lake.spark import SparkEngine
+    from sessionlens.privacy import KEY_FILE
 
-    lake = Lake(archive_lake)
-    local = analyze(lake).to_json()
-    assert local["spikes"], "the archive sample has its spike"
-    remote = analyze(lake, engine=SparkEngine(lake, spark)).to_json()
-    assert json_differences(local, remote, tol=1e-9) == []
+    lakes = {}
+    for name in ("local", "cluster"):
+        lakes[name] = tmp_path / name
+        lakes[name].mkdir()
+        (lakes[name] / KEY_FILE).write_text("5e551011" * 8)  # one key: the same cookies hash alike
+    local = ingest(lakes["local"], [str(p) for p in archive_inputs])
+    remote = ingest(lakes["cluster"], [str(p) for p in archive_inputs], engine="spark", spark_session=spark,
+                    split_bytes=200 << 10)
+    assert [f.as_dict() for f in remote.files] == [f.as_dict() for f in local.files]
+    assert remote.stored > 10_000
+    assert digest(Lake(lakes["cluster"])) == digest(Lake(lakes["local"]))
+    for lake in lakes.values():
+        import_markers(lake, [str(p) for p in sorted((ARCHIVE / "markers").iterdir())])
+    expected = analyze(Lake(lakes["local"])).to_json()
+    assert expected["spikes"], "the archive sample has its spike"
+    on_cluster = analyze(Lake(lakes["cluster"]), engine=SparkEngine(Lake(lakes["cluster"]), spark)).to_json()
+    assert json_differences(expected, on_cluster, tol=1e-9) == []
