@@ -28,6 +28,7 @@ from sessionlens.ingestion.options import FieldOptions
 from sessionlens.ingestion.rules import load_rules
 from sessionlens.lake.digest import digest
 from sessionlens.lake.store import Lake
+from sessionlens.privacy import KEY_FILE
 
 from .conftest import ROOT
 from .test_split_ingest import REAL, new_lake, per_file
@@ -115,9 +116,11 @@ def kill_after_writing(fn, unit_index: int = 1, every_attempt: bool = False):
     return task
 
 
-def test_spark_ingest_stores_what_a_local_ingest_stores(spark, inputs, local_lake, tmp_path):
+def test_spark_ingest_stores_what_a_local_ingest_stores(spark, inputs, local_lake, tmp_path, capfd):
     local, local_files = local_lake
     summary = _spark_ingest(new_lake(tmp_path / "lake"), inputs, spark)
+    out, err = capfd.readouterr()
+    assert (tmp_path / "lake" / KEY_FILE).read_text() not in out + err  # the key reached the tasks unlogged
     assert per_file(summary) == local_files
     assert summary.stored > 50_000 and any(f["format"].startswith("markers:") for f in local_files if f["format"])
     assert digest(Lake.of(tmp_path / "lake"), ("requests", "events", "rejects", "changes")) == \

@@ -198,3 +198,20 @@ def test_any_cut_size_stores_the_same_rows(tmp_path_factory, split_bytes):
     split = split_ingest(new_lake(base / "split"), [src], split_bytes)
     assert per_file(split) == per_file(local)
     assert digest(Lake.of(base / "split")) == digest(Lake.of(base / "local"))
+
+
+def test_the_key_on_its_way_to_tasks_never_shows_itself(tmp_path):
+    """The context pickled to every task carries the lake's key; no repr, str or format of it prints the key."""
+    import pickle
+
+    from sessionlens.ingestion.ingestor import run_context
+    from sessionlens.privacy import load_or_create_key
+
+    lake = Lake.of(new_lake(tmp_path / "lake"), create=True)
+    key = load_or_create_key(lake.root)
+    with run_context(lake, load_rules(None), FieldOptions(), 1 << 20) as ctx:
+        shipped = pickle.loads(pickle.dumps(ctx))
+        for text in (repr(ctx), str(ctx), f"{ctx}", repr(shipped.key), str(shipped.key), f"{shipped.key}",
+                     "%s" % shipped.key, repr(shipped)):
+            assert key not in text and "<hidden>" in text
+        assert shipped.key.value == key  # and yet the task hashes with it

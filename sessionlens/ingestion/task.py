@@ -39,6 +39,9 @@ class LakeKey(str):
 
     __str__ = __repr__
 
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
     @property
     def value(self) -> str:
         return str.__str__(self)
