@@ -164,3 +164,15 @@ def test_cli_ingest_on_spark(spark, tmp_path):
     assert (summary["stored"], summary["rejected"]) == (local.stored, local.rejected)
     again = json.loads(CliRunner().invoke(cli, args).stdout)
     assert again["stored"] == 0 and again["files_skipped"] == 1
+
+
+def test_standard_input_on_spark_leaves_no_copy(spark, tmp_path):
+    """`ingest --engine spark -`: the copy of standard input the executors read is gone after the run."""
+    src = REAL / "logparser_hackers_access" / "hackers-access.log"
+    result = CliRunner().invoke(cli, ["ingest", "--lake", str(tmp_path / "lake"), "--engine", "spark", "--json",
+                                      "--format", "nginx-combined", "-"], input=src.read_bytes())
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    local = ingest(tmp_path / "local", [str(src)], fmt="nginx-combined")
+    assert (summary["stored"], summary["rejected"]) == (local.stored, local.rejected)
+    assert not [p for p in (tmp_path / "lake" / "_staging").rglob("*") if p.is_file()]

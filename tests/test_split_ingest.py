@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from sessionlens import ingest
 from sessionlens.ingestion.distributed import ingest_distributed
+from sessionlens.ingestion.formats import build_parser
 from sessionlens.ingestion.options import FieldOptions
 from sessionlens.ingestion.plan import Planner
 from sessionlens.ingestion.rules import load_rules
@@ -60,7 +61,7 @@ def split_ingest(lake: Path, paths: list[Path], split_bytes: int, **kw) -> Inges
 
 
 def per_file(summary: IngestSummary) -> list[dict]:
-    return [{k: v for k, v in f.as_dict().items()} for f in summary.files]
+    return [f.as_dict() for f in summary.files]
 
 
 def trap_file(path: Path) -> Path:
@@ -176,13 +177,10 @@ def test_a_file_continuing_a_refused_one_is_not_stored(tmp_path):
     for f in (old, new):
         os.utime(f, (OLD, OLD))
     the_lake = Lake.of(new_lake(tmp_path / "lake"), create=True)
-    parser_name = "nginx-combined"
-    from sessionlens.ingestion.formats import build_parser
-
     with the_lake.writer():
         summary = ingest_distributed(the_lake, [(old, str(old), True, False), (new, str(new), True, False)],
-                                     build_parser(parser_name, None, None, None), load_rules(None), FieldOptions(),
-                                     in_process, split_bytes=256)
+                                     build_parser("nginx-combined", None, None, None), load_rules(None),
+                                     FieldOptions(), in_process, split_bytes=256)
     assert [f.status for f in summary.files] == ["failed", "failed"]
     assert "continues a file that was not stored" in summary.files[1].message
     assert the_lake.read_manifest().segments == []

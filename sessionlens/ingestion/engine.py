@@ -12,11 +12,12 @@ this module.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, BinaryIO, Iterable, Mapping
+from typing import Any, BinaryIO, Iterable, Iterator, Mapping
 
 from ..errors import InputError, SessionlensError
 from ..lake.engines import ENGINES, spark_module
@@ -113,10 +114,9 @@ def _ingest_here(lake: Lake, files: list[tuple[str, bool]], parser: Parser | Non
     try:
         for name, named in files:
             if name == "-":
-                folder = lake.staging_dir(f"stdin-{os.getpid()}")
-                staged = stage_stdin(folder / "stdin.log", stdin)
-                ingestor.ingest_file(staged, STDIN_LABEL, final=True)
-                shutil.rmtree(folder, ignore_errors=True)
+                with _stdin_copy(lake, stdin) as staged:
+                    assert staged is not None
+                    ingestor.ingest_file(staged, STDIN_LABEL, final=True)
             else:
                 ingestor.ingest_file(Path(name), str(Path(name).resolve()), named)
             if progress:
@@ -132,18 +132,31 @@ def _ingest_on_spark(lake: Lake, files: list[tuple[str, bool]], parser: Parser |
                      split_bytes: int) -> IngestSummary:
     spark = spark_module("--engine spark")
     session = session or spark.create_session(master, conf)
-    inputs = []
-    for name, named in files:
-        if name == "-":  # a copy on the lake's file system, which every executor reaches
-            staged = stage_stdin(lake.staging_dir(f"stdin-{os.getpid()}") / "stdin.log", stdin)
-            inputs.append((staged, STDIN_LABEL, True, True))
-        else:
-            inputs.append((Path(name), str(Path(name).resolve()), named, False))
-    tasks = int(session.sparkContext.getConf().get("spark.task.cpus", "1"))
+    threads = int(session.sparkContext.getConf().get("spark.task.cpus", "1"))  # the cores Spark gives a task
 
     def run(fn, units, on_progress):
         return spark.run_tasks(session, fn, units, on_progress, "sessionlens ingest")
 
-    return ingest_distributed(lake, inputs, parser, rules, options, run, progress=progress,
-                              chunk_bytes=chunk_bytes, allow_rejects=allow_rejects, split_bytes=split_bytes,
-                              threads=tasks)
+    # Standard input is copied to the lake's file system, which every executor reaches.
+    with _stdin_copy(lake, stdin, any(name == "-" for name, _ in files)) as staged:
+        inputs = [(staged, STDIN_LABEL, True, True) if name == "-" and staged else
+                  (Path(name), str(Path(name).resolve()), named, False) for name, named in files]
+        return ingest_distributed(lake, inputs, parser, rules, options, run, progress=progress,
+                                  chunk_bytes=chunk_bytes, allow_rejects=allow_rejects, split_bytes=split_bytes,
+                                  threads=threads)
+
+
+@contextlib.contextmanager
+def _stdin_copy(lake: Lake, stdin: BinaryIO | None, wanted: bool = True) -> Iterator[Path | None]:
+    """Standard input copied to the lake's staging area (to hash and re-read it); removed afterwards.
+
+    Raw input may hold cookies and addresses: the copy never outlives the block.
+    """
+    if not wanted:
+        yield None
+        return
+    folder = lake.staging_dir(f"stdin-{os.getpid()}")
+    try:
+        yield stage_stdin(folder / "stdin.log", stdin)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

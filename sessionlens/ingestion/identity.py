@@ -72,7 +72,8 @@ def fingerprint_of(path: Path) -> str:
     return xxhash.xxh3_128(head if cut == -1 else head[: cut + 1]).hexdigest()
 
 
-def scan_content(path: Path, checkpoints: list[int] | None = None, split_every: int = 0) -> ContentScan:
+def scan_content(path: Path, checkpoints: list[int] | None = None, split_every: int = 0,
+                 fingerprint: str | None = None) -> ContentScan:
     """One pass over the decompressed content: hashes, offsets, line counts.
 
     Args:
@@ -81,8 +82,9 @@ def scan_content(path: Path, checkpoints: list[int] | None = None, split_every: 
             to record the content hash and the number of lines before them.
         split_every: if set, record in ``boundaries`` the first line start
             at or after each multiple of this many bytes (0: none).
+        fingerprint: the file's :func:`fingerprint_of`, when the caller has it already.
     """
-    scan = ContentScan(fingerprint=fingerprint_of(path))
+    scan = ContentScan(fingerprint=fingerprint_of(path) if fingerprint is None else fingerprint)
     marks = sorted(set(checkpoints or []))
     h = xxhash.xxh3_128()
     fed = 0  # bytes fed to the hash: always whole lines

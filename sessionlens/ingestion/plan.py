@@ -23,6 +23,7 @@ from pathlib import Path
 import xxhash
 
 from ..changes.markers import detect_marker_format
+from ..lake import manifest as lake_manifest
 from ..lake.store import Lake, Manifest, Segment
 from .containers import detect_wrapper, unwrap
 from .formats import detect
@@ -132,6 +133,8 @@ class Planner:
     options: FieldOptions
     split_bytes: int = 0
     planned: list[Segment] = field(default_factory=list)
+    _manifest: Manifest | None = field(default=None, repr=False)
+    _stamp: tuple[int, int, int] | None = field(default=None, repr=False)
 
     def plan(self, path: Path, label: str, result: FileResult, summary: IngestSummary, *, final: bool = False,
              named: bool = True) -> SegmentPlan | None:
@@ -144,8 +147,8 @@ class Planner:
         if not named and path.suffix.lower() in NOT_LOGS:
             result.status, result.message = "skipped", f"not a log file ({path.suffix} in a directory)"
             return None
-        manifest = self.lake.read_manifest()
-        manifest = Manifest(segments=[*manifest.segments, *self.planned], extra_parts=manifest.extra_parts)
+        committed = self._committed()
+        manifest = Manifest(segments=[*committed.segments, *self.planned], extra_parts=committed.extra_parts)
         compressed = compression_of(path) != "none"
         # Identity by decompressed content (module identity): the candidates
         # share the first line; a candidate is continued if the content up to
@@ -153,7 +156,8 @@ class Planner:
         fingerprint = fingerprint_of(path)
         candidates = [s for s in manifest.segments if fingerprint and s.fingerprint == fingerprint]
         splittable = self.split_bytes and not compressed and (self.parser is None or self._splittable(self.parser))
-        scan = scan_content(path, [s.end_byte for s in candidates], self.split_bytes if splittable else 0)
+        scan = scan_content(path, [s.end_byte for s in candidates], self.split_bytes if splittable else 0,
+                            fingerprint=fingerprint)
         covered = max((s for s in candidates if scan.hash_at.get(s.end_byte) == s.prefix_hash),
                       key=lambda s: s.end_byte, default=None)
         start_byte = covered.end_byte if covered else 0
@@ -228,6 +232,13 @@ class Planner:
         self.planned.append(segment)
         return SegmentPlan(segment, result, parser, units, warnings, scratch=scratch, named=named,
                            continues=covered.segment_id if covered and any(covered is s for s in self.planned) else "")
+
+    def _committed(self) -> Manifest:
+        """The lake's manifest, read again only when a commit has replaced it (a run of many files reads it once)."""
+        current = lake_manifest.stamp(self.lake.root)
+        if self._manifest is None or current != self._stamp:
+            self._manifest, self._stamp = self.lake.read_manifest(), current
+        return self._manifest
 
     @staticmethod
     def _splittable(parser: Parser) -> bool:
