@@ -175,13 +175,22 @@ def count_lines(path: Path, start_byte: int = 0, first_line: int = 1,
     return lines, sorted(set(blanks))
 
 
-def iter_line_chunks(
-    path: Path, start_byte: int = 0, first_line: int = 1, chunk_bytes: int = 32 << 20
-) -> Iterator[tuple[int, str]]:
-    """Yields (number of the chunk's first line, text of whole lines).
+def holds_byte(path: Path, byte: bytes) -> bool:
+    """Whether the (decompressed) file holds ``byte`` anywhere; stops at the first."""
+    with open_decompressed(path) as fh:
+        while block := fh.read(BLOCK):
+            if byte in block:
+                return True
+    return False
 
-    Chunks end on a newline (except the last). Text is decoded as UTF-8 with
-    invalid bytes replaced, so no byte sequence can stop a run.
+
+def iter_line_blocks(
+    path: Path, start_byte: int = 0, first_line: int = 1, chunk_bytes: int = 32 << 20
+) -> Iterator[tuple[int, bytes]]:
+    """Yields (number of the block's first line, bytes of whole lines).
+
+    Every block ends with a newline: the file's last line gets one if it
+    lacks it. Bytes are as in the file (see :func:`iter_line_chunks` for text).
     """
     line_no = first_line
     carry = b""
@@ -197,10 +206,22 @@ def iter_line_chunks(
                 carry = data
                 continue
             body, carry = data[: cut + 1], data[cut + 1 :]
-            yield line_no, body.decode("utf-8", "replace")
+            yield line_no, body
             line_no += body.count(b"\n")
     if carry:
-        yield line_no, carry.decode("utf-8", "replace") + "\n"
+        yield line_no, carry + b"\n"
+
+
+def iter_line_chunks(
+    path: Path, start_byte: int = 0, first_line: int = 1, chunk_bytes: int = 32 << 20
+) -> Iterator[tuple[int, str]]:
+    """Yields (number of the chunk's first line, text of whole lines).
+
+    Chunks end on a newline. Text is decoded as UTF-8 with invalid bytes
+    replaced, so no byte sequence can stop a run.
+    """
+    for line_no, body in iter_line_blocks(path, start_byte, first_line, chunk_bytes):
+        yield line_no, body.decode("utf-8", "replace")
 
 
 def head_lines(path: Path, n: int = 20, max_bytes: int = 256 << 10, start_byte: int = 0) -> list[str]:

@@ -59,7 +59,8 @@ class BatchWriter:
         """Writes one batch's stored rows and rejects; returns (stored, rejected) lines."""
         norm = normalise_sql(batch.relation, parser.family, self.rules, self.options)
         constants = {"source": parser.family, **self.constants}
-        cols = ", ".join(c for c in STORED_COLUMNS if c not in constants)
+        cols = ", ".join(c if c != "line_no" or parser.numbers_rows else "CAST(NULL AS BIGINT) AS line_no"
+                         for c in STORED_COLUMNS if c not in constants)
         if batch.direct:
             try:
                 n = self._copy(f"SELECT {cols} FROM ({norm}) WHERE _reject IS NULL", staging / "requests", name, True,

@@ -1,10 +1,13 @@
 """Access logs from nginx ``log_format`` and Apache ``LogFormat`` templates.
 
-The fast path reads the whole file with DuckDB's parallel, quote-aware CSV
-reader. Lines it cannot split are re-parsed one by one with the template's
-regex, so a malformed line costs nothing to the lines around it. If the
-counts do not add up (an unterminated quote can swallow the next line into
-one bad row), the file is parsed again on the regex path alone.
+The fast path reads the whole file with DuckDB's parallel CSV reader, each
+line split at its quotes (see :mod:`.quote_split`), and writes the lines
+that split as the template does straight to Parquet. The others (truncated
+lines, stray or escaped quotes, values the store refuses) are found by
+number and parsed again by the template's regex, so an odd line costs
+nothing to the lines around it. Only when the counts do not add up, or the
+reader gives up on the file (a stray carriage return), is the whole file
+parsed on the regex path.
 """
 
 from __future__ import annotations
@@ -15,15 +18,23 @@ from typing import Iterator
 import duckdb
 
 from ...sqltext import literal, literal_list
-from ..normalise import complete_raw
-from ..reader import compression_of, iter_line_chunks
-from .base import Batch, FallBack, FileJob, Parser, Sample, lines_relation
+from ..lines import iter_lines
+from ..normalise import complete_raw, normalise_sql
+from ..reader import compression_of, holds_byte
+from ..rules import RuleSet
+from .base import Batch, FallBack, FileJob, Parser, Sample
 from .fields import access_raw_sql
-from .template import Template, column_value_sql, compile_apache, compile_nginx, line_regex
+from .quote_split import csv_options_sql, quote_split
+from .template import DASH_SUFFIX, Template, compile_apache, compile_nginx, line_regex
+
+# Why the fast path leaves a line to the regex (never stored: the regex decides).
+ODD = "line does not split at its quotes as the format does"
 
 
 class AccessLogParser(Parser):
     """Parses lines written from a template; subclasses compile the template."""
+
+    numbers_rows = False  # DuckDB's CSV reader does not number the rows it reads
 
     def __init__(self, name: str, template: Template, description: str = "", samples: list[Sample] | None = None):
         super().__init__(name, description, samples)
@@ -31,6 +42,8 @@ class AccessLogParser(Parser):
         self.regex, self.regex_names = line_regex(template)
         self._whole = re.compile(line_regex(template, typed=True, trailing=False)[0])
         self._prefix = re.compile(line_regex(template, typed=True, trailing=True)[0])
+        self.split = quote_split(template)
+        self._split_values = self.split.values_sql(template) if self.split else {}
 
     # --- detection ---------------------------------------------------------
     def detect_score(self, lines: list[str]) -> float:
@@ -54,20 +67,29 @@ class AccessLogParser(Parser):
         return out
 
     # --- parsing -----------------------------------------------------------
-    def raw_select(self, var_sql: dict[str, str], job: FileJob, line_no: str, raw_line: str) -> str:
+    def raw_select(self, var_sql: dict[str, str], job: FileJob, line_no: str, raw_line: str,
+                   reject: str | None = None) -> str:
         exprs = access_raw_sql(var_sql, self.template.escape, job.options)
         exprs.update({"kind": "'request'", "line_no": line_no, "raw_line": raw_line})
+        if reject is not None:
+            exprs["reject"] = reject
         return complete_raw(exprs)
 
     def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
-        if self.template.fast_path and job.start_byte == 0:
+        if self.split is not None and job.start_byte == 0:
             yield from self._fast(con, job)
         else:
             yield from self.slow_batches(con, job)
 
     def slow_batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
-        for first, text in iter_line_chunks(job.path, job.start_byte, job.first_line, job.chunk_bytes):
-            lines_relation(con, first, text)
+        """Without DuckDB's CSV reader (it gave up, or the job starts mid-file): numbered blocks of lines."""
+        if self.split is not None:
+            return self._numbered_split(con, job, keep_split=True)
+        return self.regex_batches(con, job)
+
+    def regex_batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
+        """Every line through the template's regex (templates with no fast path)."""
+        for _ in iter_lines(con, job.path, job.start_byte, job.first_line, job.chunk_bytes):
             yield self._regex_batch(con, "lines", job)
 
     def _regex_batch(self, con: duckdb.DuckDBPyConnection, table: str, job: FileJob) -> Batch:
@@ -82,7 +104,14 @@ class AccessLogParser(Parser):
         if trailing:
             job.warn(f"lines carry fields after the last one that format {self.name} names; they were not stored",
                      trailing, "give the whole layout with --nginx-format or --apache-format")
-        var_sql = {var: f"m.{n}" for var, n in zip(self.regex_names, names, strict=True)}
+        # An empty value is NULL, as the CSV reader of the fast path gives it.
+        var_sql: dict[str, str] = {}
+        for var, n in zip(self.regex_names, names, strict=True):
+            if var.endswith(DASH_SUFFIX):  # the value's quotes were left out: it is "-"
+                var = var.removesuffix(DASH_SUFFIX)
+                var_sql[var] = f"coalesce({var_sql[var]}, nullif(m.{n}, ''))"
+            else:
+                var_sql[var] = f"nullif(m.{n}, '')"
         select = self.raw_select(var_sql, job, "line_no", "line")
         no_match = literal(f"line does not match format {self.name}")
         # A line that does not match gives an empty struct: reject it.
@@ -96,49 +125,103 @@ class AccessLogParser(Parser):
         )"""
         return Batch(relation=f"(SELECT * EXCLUDE (matched) FROM {relation})")
 
+    def _split_select(self, job: FileJob, line_no: str, raw_line: str) -> str:
+        """Raw columns from a relation of parts (``p<i>``, ``s<i>``); a line split otherwise is rejected."""
+        assert self.split is not None
+        return self.raw_select(self._split_values, job, line_no, raw_line,
+                               reject=f"CASE WHEN NOT ({self.split.valid_sql()}) THEN {literal(ODD)} END")
+
     def _fast(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
-        ncols = len(self.template.columns)
-        col_names = [f"c{i}" for i in range(ncols)]
-        columns = "{" + ", ".join(f"{literal(c)}: 'VARCHAR'" for c in col_names) + "}"
+        split = self.split
+        assert split is not None
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
         compression = compression_of(job.path)  # by content: DuckDB's 'auto' goes by the file name
-        csv = (
-            f"read_csv({literal(job.path)}, delim=' ', quote='\"', escape='\"', header=false, columns={columns}, "
-            f"auto_detect=false, strict_mode=true, store_rejects=true, max_line_size=4194304, "
-            f"new_line='\\n', compression={literal(compression)})"
-        )
-        var_sql = column_value_sql(self.template, col_names)
-        select = self.raw_select(var_sql, job, "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW fast_good AS SELECT {select} FROM {csv}")
-        # Written straight to Parquet in one parallel scan. Rows without a
-        # readable timestamp are dropped there, and a row into which the
-        # reader joined two lines (an unterminated quote) stands for two
-        # lines: either way the count check below fails and the file goes
-        # to the regex path, so no doubtful row is kept.
+        csv = f"read_csv({literal(job.path)}, {csv_options_sql(split)}, compression={literal(compression)})"
+        select = self._split_select(job, "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW fast_good AS SELECT {select} FROM "
+                    f"(SELECT *, {split.tokens_select()} FROM {csv})")
+        # Written straight to Parquet in one parallel scan, the lines that
+        # split as the template does and hold valid values; the others are
+        # found below and parsed again by the regex.
         batch = Batch(relation="fast_good", direct=True)
         yield batch
         stored = batch.stored
-        # Every physical line of every rejected region is parsed again alone.
+        if stored == job.lines:
+            job.no_blank_lines()
+            return
+        # The reader rejected the lines with too few or too many parts, each
+        # alone, with its number. Usually those are all the odd lines.
         con.execute(
             """CREATE OR REPLACE TEMP TABLE rescue AS
-            WITH r AS (SELECT line, any_value(csv_line) AS csv_line FROM reject_errors GROUP BY line),
-            split AS (
-              SELECT line AS first, unnest(string_split(ltrim(csv_line, chr(10)), chr(10))) AS l,
-                     unnest(range(0, len(string_split(ltrim(csv_line, chr(10)), chr(10))))) AS i
-              FROM r)
-            SELECT DISTINCT ON (first + i) first + i + $offset AS line_no, l AS line FROM split ORDER BY line_no""",
+            SELECT line + $offset AS line_no, any_value(ltrim(csv_line, chr(10))) AS line,
+                   bool_and(error_type IN ('TOO MANY COLUMNS', 'MISSING COLUMNS')) AS exact
+            FROM reject_errors GROUP BY line""",
             {"offset": job.first_line - 1},
         )
-        rescue_lines = con.execute("SELECT count(*) FROM rescue WHERE rtrim(line, chr(13)) <> ''").fetchall()[0][0]
-        if stored + rescue_lines == job.lines:
-            job.no_blank_lines()  # every line is accounted for: there is no blank one
-        elif stored + rescue_lines + len(job.blank_lines()) != job.lines:
-            raise FallBack(
-                f"counts do not add up: {stored} parsed + {rescue_lines} rejected + {len(job.blank_lines())} blank "
-                f"!= {job.lines}"
-            )
-        if rescue_lines:
+        rescued, exact = con.execute(
+            "SELECT count(*) FILTER (WHERE rtrim(line, chr(13)) <> ''), coalesce(bool_and(exact), true) FROM rescue"
+        ).fetchall()[0]
+        # DuckDB numbers lines exactly unless a carriage return ends one
+        # (it then counts two), and gives their text unless it is not UTF-8.
+        exact = exact and not holds_byte(job.path, b"\r")
+        if exact and stored + rescued == job.lines:
+            job.no_blank_lines()
+        elif not exact or stored + rescued + len(job.blank_lines()) != job.lines:
+            # Some lines split well but hold a value the store refuses (an
+            # unreadable time, a status out of range ...), or the reader's
+            # numbers or text cannot be trusted: find the lines by number.
+            yield from self._odd_lines(con, job, stored)
+            return
+        if rescued:
             yield self._regex_batch(con, "rescue", job)
+
+    def _odd_lines(self, con: duckdb.DuckDBPyConnection, job: FileJob, stored: int) -> Iterator[Batch]:
+        """The lines the fast path did not store, found by number in one pass, parsed by the regex.
+
+        Raises:
+            FallBack: the lines found and the lines stored do not add up.
+        """
+        found = blank = 0
+        for batch in self._numbered_split(con, job, keep_split=False):
+            found += batch.lines
+            yield batch
+        blank = len(job.blank_lines())
+        if stored + found + blank != job.lines:
+            raise FallBack(f"counts do not add up: {stored} parsed + {found} odd + {blank} blank != {job.lines}")
+
+    def _numbered_split(self, con: duckdb.DuckDBPyConnection, job: FileJob, keep_split: bool) -> Iterator[Batch]:
+        """Lines read block by block with their numbers, split at quotes as the CSV reader splits them.
+
+        The lines that split as the template does and hold values the store
+        accepts are the ones the fast path stores: with ``keep_split`` they
+        are yielded as a batch. The others are yielded as a batch for the
+        regex (DuckDB prunes the normalising query to what a reject reason
+        needs when it looks for them). Blank lines are recorded on the job.
+        A line's trailing carriage return is dropped, as the regex drops it.
+        """
+        split = self.split
+        assert split is not None
+        parts = (f"(SELECT line_no, {split.parts_from_line('rtrim(line, chr(13))')} FROM lines "
+                 "WHERE rtrim(line, chr(13)) <> '')")
+        select = self._split_select(job, "line_no", "CAST(NULL AS VARCHAR)").replace(
+            f"CASE WHEN NOT ({split.valid_sql()})", f"CASE WHEN NOT (split_ok AND {split.valid_sql()})", 1)
+        relation = f"(SELECT {select} FROM (SELECT *, {split.tokens_select()} FROM {parts}))"
+        refused = normalise_sql(relation, self.family, RuleSet(), job.options)
+        blanks: list[int] = []
+        for _ in iter_lines(con, job.path, job.start_byte, job.first_line, job.chunk_bytes):
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE odd AS
+                SELECT line_no, line FROM lines
+                WHERE line_no IN (SELECT line_no FROM ({refused}) WHERE _reject IS NOT NULL)""")
+            blanks += [n for (n,) in con.execute(
+                "SELECT line_no FROM lines WHERE rtrim(line, chr(13)) = '' ORDER BY line_no").fetchall()]
+            if keep_split:
+                yield Batch(relation=f"(SELECT * FROM {relation} WHERE line_no NOT IN (SELECT line_no FROM odd))")
+            n = con.execute("SELECT count(*) FROM odd").fetchall()[0][0]
+            if n:
+                batch = self._regex_batch(con, "odd", job)
+                batch.lines = n
+                yield batch
+        job.found_blank_lines(blanks)
 
 
 class NginxParser(AccessLogParser):

@@ -8,6 +8,7 @@ from typing import Any, Iterator
 
 import duckdb
 
+from ..lines import register_lines
 from ..options import FieldOptions
 from ..reader import count_lines
 
@@ -83,6 +84,10 @@ class FileJob:
             _, self._blanks = count_lines(self.path, self.start_byte, self.first_line)
         return self._blanks
 
+    def found_blank_lines(self, numbers: list[int]) -> None:
+        """Records the blank lines a parser's own pass found."""
+        self._blanks = numbers
+
     def no_blank_lines(self) -> None:
         """Records that there are none (the fast path proves it by its counts)."""
         self._blanks = []
@@ -102,6 +107,7 @@ class Batch:
     direct: bool = False  # written straight from the relation, stored rows only
     stored: int = 0  # set by the engine once the batch is written
     rejected: int = 0
+    lines: int = 0  # input lines behind the batch, when the parser counts them beforehand
 
 
 class FallBack(Exception):
@@ -117,6 +123,10 @@ class Parser:
     """
 
     family = "base"
+    # Whether stored rows keep their line number. A parser whose fast path
+    # cannot number lines stores none, so a row is the same whichever path
+    # (fast, rescue, fallback) parsed it; rejects always keep theirs.
+    numbers_rows = True
 
     def __init__(self, name: str, description: str = "", samples: list[Sample] | None = None):
         self.name = name
@@ -142,13 +152,7 @@ class Parser:
 def lines_relation(con: duckdb.DuckDBPyConnection, first_line: int, text: str, name: str = "lines") -> str:
     """Registers a chunk of text as a relation (line_no, line); returns its name.
 
-    Splitting happens inside DuckDB, so no Python object is made per line.
+    Blank lines at the chunk's end are left out. Splitting happens in numpy
+    and Arrow (see :mod:`..lines`), so no Python object is made per line.
     """
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {name} AS
-        SELECT unnest(range($first, $first + len(parts))) AS line_no,
-               unnest(parts) AS line
-        FROM (SELECT string_split(rtrim($text, chr(10)), chr(10)) AS parts)""",
-        {"first": first_line, "text": text},
-    )
-    return name
+    return register_lines(con, first_line, text.rstrip("\n").encode("utf-8", "surrogateescape") + b"\n", name)

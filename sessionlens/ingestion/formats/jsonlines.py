@@ -21,10 +21,11 @@ from typing import Callable, Iterator, Sequence
 
 import duckdb
 
+from ..lines import iter_lines
 from ..normalise import complete_raw
 from ..options import FieldOptions
-from ..reader import head_lines, iter_line_chunks
-from .base import Batch, FileJob, Parser, Sample, lines_relation
+from ..reader import head_lines
+from .base import Batch, FileJob, Parser, Sample
 from .fields import xff_client_sql
 from .jsonpaths import (
     ALIASES,
@@ -241,8 +242,7 @@ class JsonLinesParser(Parser):
                                   starts_with(ltrim(raw, ' ' || chr(9)), '{') AND json_valid(raw) AS is_object
                            FROM (SELECT line_no, rtrim(line, chr(13)) AS raw FROM lines)
                            WHERE raw <> ''))"""
-        for first, text in iter_line_chunks(job.path, job.start_byte, job.first_line, job.chunk_bytes):
-            lines_relation(con, first, text)
+        for _ in iter_lines(con, job.path, job.start_byte, job.first_line, job.chunk_bytes):
             relation = f"""(
               SELECT {complete_raw(outer)} FROM (
                 SELECT line_no, raw, is_object, {inner_cols}

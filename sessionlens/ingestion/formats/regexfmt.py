@@ -65,10 +65,10 @@ import duckdb
 
 from ...errors import FormatError
 from ...sqltext import ident, literal, literal_list
+from ..lines import iter_lines
 from ..normalise import RAW_COLUMNS, complete_raw
 from ..options import FieldOptions
-from ..reader import iter_line_chunks
-from .base import Batch, FileJob, Parser, Sample, lines_relation
+from .base import Batch, FileJob, Parser, Sample
 from .fields import request_parts_sql, xff_client_sql
 
 KEYS = {"group", "sum", "join", "value", "null", "unescape", "urldecode", "request_line", "xff", "split", "pick",
@@ -275,8 +275,7 @@ class RegexParser(Parser):
     def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
         """One batch per chunk of lines; every line gives one raw row."""
         relation = None
-        for first, text in iter_line_chunks(job.path, job.start_byte, job.first_line, job.chunk_bytes):
-            lines_relation(con, first, text)
+        for _ in iter_lines(con, job.path, job.start_byte, job.first_line, job.chunk_bytes):
             relation = relation or self.relation_sql("lines", job.options)
             yield Batch(relation=relation)
 

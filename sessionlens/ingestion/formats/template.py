@@ -324,15 +324,30 @@ def line_regex(template: Template, typed: bool = False, trailing: bool = True) -
     out = ["^"]
     names: list[str] = []
     in_quotes = False
-    for piece in template.pieces:
+    pieces = template.pieces
+    skip_quote = False  # the closing quote of a value written as (?:"value"|-) is already out
+    for i, piece in enumerate(pieces):
         if isinstance(piece, str):
-            for ch in piece:
+            for j, ch in enumerate(piece):
+                if j == 0 and skip_quote:
+                    skip_quote = False
+                    in_quotes = False
+                    continue
                 if ch == '"':
                     in_quotes = not in_quotes
+                    if in_quotes and j == len(piece) - 1 and _lone_quoted_var(pieces, i, names):
+                        continue  # the quote goes out with the value that follows
                 out.append(r"\s+" if ch == " " and not in_quotes else re.escape(ch))
             continue
         if piece.name in names:
             out.append(_piece_regex(piece, in_quotes, capture=False, typed=typed))
+        elif in_quotes and _lone_quoted_var(pieces, i - 1, names):
+            # A missing value is written "-" by nginx and Apache, but some
+            # writers (and proxies rewriting logs) leave its quotes out.
+            names.append(piece.name)
+            names.append(piece.name + DASH_SUFFIX)
+            out.append(f'(?:"{_piece_regex(piece, True, typed=typed)}"|(-))')
+            skip_quote = True
         else:
             names.append(piece.name)
             out.append(_piece_regex(piece, in_quotes, typed=typed))
@@ -340,6 +355,19 @@ def line_regex(template: Template, typed: bool = False, trailing: bool = True) -
     # detection can name them and the engine can count and warn about them.
     out.append(r"(\s+.*)?$" if trailing else r"\s*$")
     return "".join(out), names
+
+
+# Names the regex group that holds a value's unquoted "-" (see line_regex).
+DASH_SUFFIX = "__unquoted_dash"
+
+
+def _lone_quoted_var(pieces: list[str | Var], i: int, names: list[str]) -> bool:
+    """Whether piece i ends with an opening quote and is followed by one new variable, then a closing quote."""
+    if i < 0 or i + 2 >= len(pieces):
+        return False
+    here, var, after = pieces[i], pieces[i + 1], pieces[i + 2]
+    return (isinstance(here, str) and here.endswith('"') and isinstance(var, Var) and var.name not in names
+            and isinstance(after, str) and after.startswith('"'))
 
 
 def _piece_regex(piece: str | Var, in_quotes: bool, capture: bool = True, typed: bool = False) -> str:

@@ -41,10 +41,11 @@ from typing import Iterator
 import duckdb
 
 from ...sqltext import literal
+from ..lines import iter_lines
 from ..normalise import complete_raw
 from ..options import FieldOptions
-from ..reader import iter_line_chunks, open_decompressed
-from .base import Batch, FileJob, Parser, Sample, lines_relation
+from ..reader import open_decompressed
+from .base import Batch, FileJob, Parser, Sample
 from .fields import xff_client_sql
 
 HEADER = "W3C header line"
@@ -211,8 +212,7 @@ class W3CParser(Parser):
         defaulted = carry is None and bool(self.default_fields)
         carry = carry or self.default_fields or None
         relation = self.relation_sql(job.options)
-        for first, text in iter_line_chunks(job.path, job.start_byte, job.first_line, job.chunk_bytes):
-            lines_relation(con, first, text)
+        for _ in iter_lines(con, job.path, job.start_byte, job.first_line, job.chunk_bytes):
             self._prepare(con, carry)
             if defaulted:
                 # Records above the first directive are read with the spec's fields.
