@@ -85,13 +85,13 @@ def write_traps(path: Path, samples: list[str], copies: int = 40, odd: bool = Tr
 def regex_lines(monkeypatch) -> list[int]:
     """Counts, run after run, the lines handed to the template's regex (appended per ingest)."""
     seen: list[int] = []
-    real = access.AccessLogParser._regex_batch
+    real = access.AccessLogParser.regex_batch
 
-    def spy(self, con, table, job):
+    def spy(self, con, table, job, *more):
         seen[-1] += con.execute(f"SELECT count(*) FROM {table} WHERE rtrim(line, chr(13)) <> ''").fetchall()[0][0]
-        return real(self, con, table, job)
+        return real(self, con, table, job, *more)
 
-    monkeypatch.setattr(access.AccessLogParser, "_regex_batch", spy)
+    monkeypatch.setattr(access.AccessLogParser, "regex_batch", spy)
     return seen
 
 

@@ -17,10 +17,9 @@ from pathlib import Path
 from ..lake.store import Lake, Segment
 from .formats.base import IngestWarning
 from .marker_files import ingest_markers
-from .plan import SegmentPlan
+from .plan import SegmentPlan, UnitResult
 from .staging import coverage_of, coverage_warnings
 from .summary import FileResult, IngestSummary
-from .task import UnitResult
 
 # A file with at least this share of its lines rejected is not stored unless
 # the user allows it: the format is most likely wrong.

@@ -32,11 +32,11 @@ from .commit import Settled, commit, discard, settle
 from .formats.base import Parser
 from .ingestor import read_failure, run_context
 from .options import FieldOptions
-from .plan import Planner, SegmentPlan, Unit
+from .plan import Planner, SegmentPlan, Unit, UnitResult
 from .reader import ensure_readable
 from .rules import RuleSet
 from .summary import FileResult, IngestSummary, ProgressFn
-from .task import UnitResult, run_units
+from .task import run_units
 
 DEFAULT_SPLIT_BYTES = 128 << 20  # as Spark's own spark.sql.files.maxPartitionBytes
 # Runs the units as tasks and returns their results in order: lake.spark.run_tasks on a session.

@@ -121,6 +121,7 @@ def _ingest_here(lake: Lake, files: list[tuple[str, bool]], parser: Parser | Non
                 ingestor.ingest_file(Path(name), str(Path(name).resolve()), named)
             if progress:
                 progress(name, Path(name).stat().st_size if name != "-" else 0)
+        ingestor.finish()
     finally:
         ingestor.close()
     return ingestor.summary

@@ -4,7 +4,10 @@ For each file: plan it (:mod:`.plan`: identity, new lines, format), run
 its units on the run's one connection (:mod:`.task`), add up and check
 their counts and commit its segment (:mod:`.commit`). A file is committed
 before the next one starts, so an interrupted run keeps the files it
-finished. Memory is bounded by the batch size and DuckDB's memory limit.
+finished; small access logs of one format wait and are parsed and
+committed together (:mod:`.group`), which is what makes 2,000 rotated
+files cost about what one file of their size costs. Memory is bounded by
+the batch size and DuckDB's memory limit.
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ from ..lake.store import Lake
 from ..privacy import load_or_create_key, redact
 from .commit import commit, discard, settle
 from .formats.base import Parser
+from .group import GROUP_BYTES, GROUP_FILES, groupable, same_group
 from .options import FieldOptions
-from .plan import Planner, SegmentPlan
+from .plan import Planner, SegmentPlan, UnitResult
 from .reader import ensure_readable
 from .rules import RuleSet
 from .summary import FileResult, IngestSummary, ProgressFn
@@ -80,20 +84,43 @@ class Ingestor:
         self._stack = contextlib.ExitStack()
         ctx = self._stack.enter_context(run_context(lake, rules, options, chunk_bytes))
         self._run = self._stack.enter_context(worker(ctx))
+        self._group: list[SegmentPlan] = []  # small files waiting to be parsed together
+        self._group_bytes = 0
 
     def close(self) -> None:
-        """Closes the run's connection and removes its staging folder."""
+        """Closes the run's connection and removes its staging folder (files still waiting in a group are dropped)."""
+        for plan in self._group:
+            self.planner.planned.remove(plan.segment)
+            discard(plan, [])
+        self._group = []
         self._stack.close()
 
     def ingest_file(self, path: Path, label: str, named: bool = True, final: bool = False) -> FileResult:
-        """Ingests one file's new lines; ``final``: the input will not grow (stdin)."""
+        """Ingests one file's new lines; ``final``: the input will not grow (stdin).
+
+        A small access log may wait to be parsed with others of its format
+        (see :mod:`.group`): its result is filled in when the group is
+        parsed, at the latest by :meth:`finish`.
+        """
         result = FileResult(path=label)
         plan: SegmentPlan | None = None
         results = []
+        grouped = False
         try:
             ensure_readable(path)
             plan = self.planner.plan(path, label, result, self.summary, final=final, named=named)
+            if plan is not None and groupable(plan, final):
+                if self._group and not same_group(self._group[0], plan):
+                    self.flush()
+                grouped = True  # from here the group owns the plan
+                self._group.append(plan)
+                self._group_bytes += plan.segment.end_byte - plan.segment.start_byte
+                self.summary.files.append(result)
+                if len(self._group) >= GROUP_FILES or self._group_bytes >= GROUP_BYTES:
+                    self.flush()
+                return result
             if plan is not None:
+                self.flush()  # files are committed in the order given
                 results = [self._run(unit) for unit in plan.units]
                 settled = settle(plan, results, self.summary, self.allow_rejects, set())
                 if settled:
@@ -104,8 +131,56 @@ class Ingestor:
                 raise
             result.status, result.message = failure
         finally:
-            if plan is not None:
+            if plan is not None and not grouped:
                 self.planner.planned.remove(plan.segment)  # committed, or not stored: no longer pending
                 discard(plan, results)
         self.summary.files.append(result)
         return result
+
+    def flush(self) -> None:
+        """Parses the files waiting in a group in one scan and commits them together (one manifest commit)."""
+        group, self._group, self._group_bytes = self._group, [], 0
+        if not group:
+            return
+        results: list[UnitResult] = []
+        try:
+            try:
+                results = self._run.group([plan.units[0] for plan in group])
+            except Exception as exc:
+                if read_failure(exc, True) is None:
+                    raise
+                # A file of the group failed alone: each file again, alone, as outside a group.
+                for plan in group:
+                    self._alone(plan)
+                return
+            settled = []
+            refused: set[str] = set()
+            for plan, result in zip(group, results, strict=True):
+                done = settle(plan, [result], self.summary, self.allow_rejects, refused)
+                if done:
+                    settled.append(done)
+            commit(self.lake, settled, self.summary)
+        finally:
+            for i, plan in enumerate(group):
+                self.planner.planned.remove(plan.segment)
+                discard(plan, results[i:i + 1])
+
+    def finish(self) -> None:
+        """Parses and commits the files still waiting in a group."""
+        self.flush()
+
+    def _alone(self, plan: SegmentPlan) -> None:
+        """Parses and commits one planned file; a failure is the file's, as in :meth:`ingest_file`."""
+        results: list[UnitResult] = []
+        try:
+            results = [self._run(unit) for unit in plan.units]
+            settled = settle(plan, results, self.summary, self.allow_rejects, set())
+            if settled:
+                commit(self.lake, [settled], self.summary)
+        except Exception as exc:
+            failure = read_failure(exc, plan.named)
+            if failure is None:
+                raise
+            plan.result.status, plan.result.message = failure
+        finally:
+            discard(plan, results)

@@ -95,7 +95,8 @@ def complete_raw(exprs: dict[str, str]) -> str:
     return ",\n  ".join(cols)
 
 
-def normalise_sql(raw_from: str, source: str, rules: RuleSet, options: FieldOptions) -> str:
+def normalise_sql(raw_from: str, source: str, rules: RuleSet, options: FieldOptions,
+                  extra: tuple[str, ...] = ()) -> str:
     """The query from a relation of raw columns to stored columns.
 
     Args:
@@ -103,6 +104,8 @@ def normalise_sql(raw_from: str, source: str, rules: RuleSet, options: FieldOpti
         source: the format family name stored in ``source``.
         rules: the session-error rules.
         options: field options (raw IPs kept or not).
+        extra: columns of ``raw_from`` beyond the raw ones to pass through
+            (a group's file of each row).
 
     The result also has ``_reject`` (why a record cannot be stored) and
     ``_table`` ('requests' or 'events'). ``file_id`` and ``source_file``
@@ -171,7 +174,7 @@ SELECT
   END AS _reject,
   CASE WHEN kind = 'event' THEN 'events' ELSE 'requests' END AS _table,
   raw_line AS _raw_line,
-  coalesce(n_lines, 1) AS _n_lines
+  coalesce(n_lines, 1) AS _n_lines{"".join(f", {c}" for c in extra)}
 FROM classified
 )
 SELECT * EXCLUDE (_raw_line),

@@ -85,6 +85,30 @@ class Unit:
 
 
 @dataclass
+class UnitResult:
+    """What a unit wrote and counted.
+
+    Attributes:
+        segment_id / index: which unit.
+        folder: its files (``requests/``, ``events/``, ``rejects/``) to commit.
+        stored / rejected: physical lines stored and rejected.
+        reasons: rejected lines by reason.
+        warnings: what the parser noticed, merged by what.
+        signals: stored rows, and those carrying each session signal (see
+            :meth:`.staging.BatchWriter.signal_counts`).
+    """
+
+    segment_id: str
+    index: int
+    folder: str
+    stored: int = 0
+    rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    warnings: list[IngestWarning] = field(default_factory=list)
+    signals: list[int] = field(default_factory=list)
+
+
+@dataclass
 class SegmentPlan:
     """One file's new lines: the segment to commit once its units are parsed.
 
@@ -135,6 +159,7 @@ class Planner:
     planned: list[Segment] = field(default_factory=list)
     _manifest: Manifest | None = field(default=None, repr=False)
     _stamp: tuple[int, int, int] | None = field(default=None, repr=False)
+    _last_format: str | None = field(default=None, repr=False)  # the last file's detected format (a hint)
 
     def plan(self, path: Path, label: str, result: FileResult, summary: IngestSummary, *, final: bool = False,
              named: bool = True) -> SegmentPlan | None:
@@ -216,7 +241,9 @@ class Planner:
             head = head_lines(parse_path)
         # Nothing but blank lines: no format to detect, nothing to parse.
         blank_only = not head and len(count_lines(parse_path, parse_start)[1]) >= lines
-        parser = self.parser if blank_only else (self.parser or detect(head, None))
+        parser = self.parser if blank_only else (self.parser or detect(head, None, self._last_format))
+        if parser is not None and self.parser is None:
+            self._last_format = parser.name  # the next file is most likely of the same format
         result.format = (f"{wrapper}:" if wrapper else "") + parser.name if parser else None
         segment = Segment(segment_id=segment_id, path=label, start_byte=start_byte, end_byte=end_byte,
                           prefix_hash=end_hash, fingerprint=fingerprint, first_line=first_line, lines=lines,

@@ -15,7 +15,7 @@ from typing import Iterable
 import duckdb
 
 from ..lake.schema import STORED_COLUMNS
-from ..lake.writer import write_query
+from ..lake.writer import write_query, write_routed
 from ..privacy import redact
 from ..sqltext import literal, literal_list
 from .formats.base import Batch, FallBack, IngestWarning, Parser
@@ -92,6 +92,69 @@ class BatchWriter:
             )
         batch.stored, batch.rejected = int(stored), rejected
         return int(stored), rejected
+
+    def write_routed(self, relation: str, parser: Parser, routes: dict[int, tuple[Path, dict[str, str]]],
+                     name: str) -> dict[int, list[int]]:
+        """Writes the stored rows of a relation of many files (its ``_unit`` column), each to its file's folder.
+
+        Args:
+            routes: ``_unit`` -> (the file's staging folder, its constant columns: file_id, source_file).
+
+        Returns:
+            ``_unit`` -> the file's signal counts (see :meth:`signal_counts`), for files with stored rows.
+        """
+        norm = normalise_sql(relation, parser.family, self.rules, self.options, extra=("_unit",))
+        return write_routed(self.con, f"SELECT {self._routed_columns(parser, routes)} FROM ({norm}) n "
+                            "JOIN route_constants USING (_unit) WHERE _reject IS NULL",
+                            {u: (folder / "requests", {}) for u, (folder, _) in routes.items()}, name,
+                            route_column="_unit", tally=SIGNALS[1:])
+
+    def _routed_columns(self, parser: Parser, routes: dict[int, tuple[Path, dict[str, str]]]) -> str:
+        """The stored columns of routed rows; their files' constants come from ``route_constants`` (made here)."""
+        units = sorted(routes)
+        self.con.execute("CREATE OR REPLACE TEMP TABLE route_constants AS SELECT unnest($u) AS _unit, "
+                         "unnest($f) AS _file_id, unnest($s) AS _source_file",
+                         {"u": units, "f": [routes[u][1]["file_id"] for u in units],
+                          "s": [routes[u][1]["source_file"] for u in units]})
+        special = {"source": literal(parser.family), "file_id": "_file_id", "source_file": "_source_file",
+                   "line_no": "line_no" if parser.numbers_rows else "CAST(NULL AS BIGINT)"}
+        return ", ".join(f"{special[c]} AS {c}" if c in special else c for c in STORED_COLUMNS) + ", _unit"
+
+    def write_batch_routed(self, batch: Batch, parser: Parser, routes: dict[int, tuple[Path, dict[str, str]]],
+                           name: str) -> dict[int, tuple[int, int, dict[str, int], list[int]]]:
+        """Writes a batch of many files' rows (its ``_unit`` column): stored rows and rejects, each to its file.
+
+        Returns:
+            ``_unit`` -> (stored lines, rejected lines, rejects by reason,
+            signal counts of the stored rows), for every file with rows.
+        """
+        norm = normalise_sql(batch.relation, parser.family, self.rules, self.options, extra=("_unit",))
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE norm AS {norm}")
+        cols = self._routed_columns(parser, routes)
+        signals: dict[int, list[int]] = {}
+        for table in ("requests", "events"):
+            counts = write_routed(self.con, f"SELECT {cols} FROM norm JOIN route_constants USING (_unit) "
+                                  f"WHERE _reject IS NULL AND _table = {literal(table)}",
+                                  {u: (folder / table, {}) for u, (folder, _) in routes.items()}, name,
+                                  route_column="_unit", tally=SIGNALS[1:])
+            for u, c in counts.items():
+                signals[u] = [a + b for a, b in zip(signals.get(u, [0] * len(c)), c, strict=True)]
+        write_routed(self.con, "SELECT _file_id AS file_id, _source_file AS source_file, line_no, _n_lines AS lines, "
+                     "_reject AS reason, _excerpt AS excerpt, _unit FROM norm JOIN route_constants USING (_unit) "
+                     "WHERE _reject IS NOT NULL",
+                     {u: (folder / "rejects", {}) for u, (folder, _) in routes.items()}, name, None,
+                     route_column="_unit")
+        out: dict[int, tuple[int, int, dict[str, int], list[int]]] = {}
+        rows = self.con.execute("SELECT _unit, _reject, sum(_n_lines) FROM norm GROUP BY ALL").fetchall()
+        for u, reason, n in rows:
+            stored, rejected, reasons, _ = out.get(u, (0, 0, {}, []))
+            if reason is None:
+                stored += int(n)
+            else:
+                rejected += int(n)
+                reasons[reason] = reasons.get(reason, 0) + int(n)
+            out[u] = (stored, rejected, reasons, signals.get(u, [0] * len(SIGNALS)))
+        return out
 
     def write_blank_rejects(self, blanks: list[int], staging: Path, segment_id: str) -> None:
         """One reject per blank line (they count as read)."""

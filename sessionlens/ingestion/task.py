@@ -15,18 +15,19 @@ import os
 import shutil
 import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import duckdb
 
 from ..lake.store import MEMORY_LIMIT, quiet_progress
 from ..sqltext import literal
-from .formats.base import FallBack, FileJob, IngestWarning
+from .formats.base import FallBack, FileJob
+from .group import run_group
 from .identity import stage_range
 from .options import FieldOptions
-from .plan import Unit
+from .plan import Unit, UnitResult
 from .rules import RuleSet
 from .staging import BatchWriter
 
@@ -69,30 +70,6 @@ class TaskContext:
     scratch: Path | None = None
 
 
-@dataclass
-class UnitResult:
-    """What a unit wrote and counted.
-
-    Attributes:
-        segment_id / index: which unit.
-        folder: its files (``requests/``, ``events/``, ``rejects/``) to commit.
-        stored / rejected: physical lines stored and rejected.
-        reasons: rejected lines by reason.
-        warnings: what the parser noticed, merged by what.
-        signals: stored rows, and those carrying each session signal (see
-            :meth:`.staging.BatchWriter.signal_counts`).
-    """
-
-    segment_id: str
-    index: int
-    folder: str
-    stored: int = 0
-    rejected: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    warnings: list[IngestWarning] = field(default_factory=list)
-    signals: list[int] = field(default_factory=list)
-
-
 def connect(staging: Path | None, key: str, threads: int = 0) -> duckdb.DuckDBPyConnection:
     """A parsing connection: UTC, bounded memory spilling under ``staging``, the hashing key set."""
     con = duckdb.connect()
@@ -115,13 +92,30 @@ def run_units(units: Iterable[Unit], ctx: TaskContext) -> list[UnitResult]:
         return [run(unit) for unit in units]
 
 
+@dataclass
+class Worker:
+    """Runs units on one connection and one scratch folder: called with a unit, or with a group of them."""
+
+    ctx: TaskContext
+    con: duckdb.DuckDBPyConnection
+    scratch: Path
+
+    def __call__(self, unit: Unit) -> UnitResult:
+        return run_unit(unit, self.ctx, self.con, self.scratch)
+
+    def group(self, units: list[Unit]) -> list[UnitResult]:
+        """Small whole files of one access format in one scan (see :mod:`.group`); one result per unit."""
+        ctx = self.ctx
+        return run_group(units, ctx.staging, ctx.rules, ctx.options, ctx.chunk_bytes, self.con, self)
+
+
 @contextlib.contextmanager
-def worker(ctx: TaskContext) -> Iterator[Callable[[Unit], UnitResult]]:
-    """A function that runs units, on one connection and one scratch folder kept until the block ends."""
+def worker(ctx: TaskContext) -> Iterator[Worker]:
+    """A :class:`Worker` whose connection and scratch folder last until the block ends."""
     with _scratch(ctx) as scratch:
         con = connect(scratch, ctx.key.value, ctx.threads)
         try:
-            yield lambda unit: run_unit(unit, ctx, con, scratch)
+            yield Worker(ctx, con, scratch)
         finally:
             con.close()
 

@@ -183,6 +183,8 @@ class Lake:
         must be on the lake's file system (``_staging`` is).
         """
         rel = Path(rel)
+        if (self.root / rel).exists():  # a listed file would be overwritten: another segment's rows lost
+            raise LakeError(f"{self.root}: {rel} is already in the lake; not overwriting it")
         dest = self.root / pending_name(rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
         src.replace(dest)

@@ -9,9 +9,12 @@ bounded by a few batches whatever the input size.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 import duckdb
 import numpy as np
@@ -21,6 +24,7 @@ import pyarrow.parquet as pq
 
 BATCH_ROWS = 122_880
 QUEUE_BATCHES = 2
+WRITER_THREADS = 4  # threads writing the files of many routes (see write_routed)
 _DONE = object()
 NO_DICTIONARY = {"ts", "client_key", "session_key", "user_key", "device_key", "request_id", "line_no", "bytes",
                  "latency_ms"}
@@ -44,62 +48,136 @@ def write_query(
     they are added here as one-entry dictionaries instead of being copied
     row by row out of DuckDB.
     """
-    constants = constants or {}
+    counts = write_routed(con, select, {None: (dest, constants or {})}, name, partition, compression_level)
+    return counts[None][0] if None in counts else 0
+
+
+def write_routed(
+    con: duckdb.DuckDBPyConnection,
+    select: str,
+    routes: dict[Any, tuple[Path, dict[str, str]]],
+    name: str,
+    partition: str | None = "date",
+    compression_level: int = 3,
+    route_column: str | None = None,
+    tally: Sequence[str] = (),
+) -> dict[Any, list[int]]:
+    """Writes a query's rows, each under the folder its route names, and counts them per route.
+
+    Args:
+        routes: route value -> (folder, constant columns), as ``dest`` and
+            ``constants`` of :func:`write_query`. With ``route_column`` the
+            query should carry such columns itself (per-route constants
+            cost a little per route, and a group has thousands).
+        route_column: the column holding each row's route (left out of the
+            files); None: every row goes to the one route of ``routes``. A
+            route's files are named ``part-<name>-<route>.parquet``: the
+            caller makes ``name`` unique, as the lake keeps files by name.
+        tally: columns whose non-NULL values are counted per route.
+
+    Returns:
+        route -> [rows, non-NULL count of each ``tally`` column], for routes with rows.
+    """
     reader = con.sql(select).to_arrow_reader(BATCH_ROWS)
-    pending: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES)
+    # A group's batches wait longer: writing thousands of small files is slower than computing them.
+    pending: queue.Queue = queue.Queue(maxsize=QUEUE_BATCHES if route_column is None else 4 * QUEUE_BATCHES)
     writers: dict[object, pq.ParquetWriter] = {}
+    counts: dict[Any, list[int]] = {}
     failure: list[BaseException] = []
 
-    def target_for(value) -> Path:
-        folder = dest / f"{partition}={value}" if partition else dest
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"part-{name}.parquet"
-
-    def append(key, table: pa.Table) -> None:
+    def append(route, value, table: pa.Table) -> None:
+        key = (route, value)
         if key not in writers:
+            folder = routes[route][0]
+            folder = folder / f"{partition}={value}" if partition else folder
+            os.makedirs(folder, exist_ok=True)
             # Hashes and timestamps are nearly unique: dictionary-encoding them
-            # costs time and saves nothing.
-            dictionary = [f.name for f in table.schema if f.name not in NO_DICTIONARY]
-            writers[key] = pq.ParquetWriter(target_for(key), table.schema, compression="zstd",
+            # costs time and saves nothing. Nor does it pay in the small
+            # files of a group: zstd finds the repeats of a few hundred rows.
+            small = route_column is not None
+            dictionary = False if small else [f.name for f in table.schema if f.name not in NO_DICTIONARY]
+            part = f"part-{name}.parquet" if route_column is None else f"part-{name}-{route}.parquet"
+            writers[key] = pq.ParquetWriter(folder / part, table.schema, compression="zstd",
                                             compression_level=compression_level, use_dictionary=dictionary)
         writers[key].write_table(table, row_group_size=BATCH_ROWS)
+
+    def with_constants(route, table: pa.Table) -> pa.Table:
+        for column, value in routes[route][1].items():
+            indices = pa.array(np.zeros(table.num_rows, dtype=np.int32))
+            table = table.append_column(column, pa.DictionaryArray.from_arrays(indices, pa.array([value])))
+        return table
+
+    def add_counts(route, table: pa.Table) -> None:
+        count = counts.setdefault(route, [0] * (1 + len(tally)))
+        count[0] += table.num_rows
+        for i, column in enumerate(tally, 1):
+            count[i] += table.num_rows - table.column(column).null_count
+
+    def runs(table: pa.Table, keys: list[str]) -> Iterator[tuple[tuple, pa.Table]]:
+        """The table cut into runs of equal ``keys`` (sorted first if they are not all equal)."""
+        if all(pc.count_distinct(table.column(k), mode="all").as_py() <= 1 for k in keys):
+            yield tuple(table.column(k)[0].as_py() for k in keys), table.drop_columns(keys)
+            return
+        table = table.take(pc.sort_indices(table, sort_keys=[(k, "ascending") for k in keys]))
+        change = np.zeros(table.num_rows - 1, dtype=bool)
+        for k in keys:
+            column = table.column(k)
+            change |= pc.fill_null(pc.not_equal(column[1:], column[:-1]), True).to_numpy(zero_copy_only=False)
+        bounds = [0, *(np.flatnonzero(change) + 1).tolist(), table.num_rows]
+        rest = table.drop_columns(keys)
+        for a, b in zip(bounds, bounds[1:], strict=False):
+            yield tuple(table.column(k)[a].as_py() for k in keys), rest.slice(a, b - a)
+
+    def routed(table: pa.Table) -> None:
+        """A batch of many routes: counted by one group-by, cut by one sort, written by several threads."""
+        assert route_column is not None
+        aggregated = table.group_by(route_column).aggregate(
+            [([], "count_all")] + [(c, "count") for c in tally]).to_pylist()
+        for row in aggregated:
+            count = counts.setdefault(row[route_column], [0] * (1 + len(tally)))
+            count[0] += row["count_all"]
+            for i, column in enumerate(tally, 1):
+                count[i] += row[f"{column}_count"]
+        keys = [route_column] + ([partition] if partition else [])
+        parts = [(key[0], key[1] if partition else None, with_constants(key[0], part))
+                 for key, part in runs(table, keys)]
+        list(pool.map(lambda part: append(*part), parts))
 
     def drain() -> None:
         try:
             while (batch := pending.get()) is not _DONE:
                 table = pa.Table.from_batches([batch])
-                for column, value in constants.items():
-                    indices = pa.array(np.zeros(table.num_rows, dtype=np.int32))
-                    table = table.append_column(column, pa.DictionaryArray.from_arrays(indices, pa.array([value])))
-                if not partition:
-                    append(None, table)
+                if route_column is not None:
+                    routed(table)
                     continue
-                keys = table.column(partition)
-                table = table.drop_columns([partition])
-                values = pc.unique(keys).to_pylist()
-                if len(values) == 1:  # the usual case: a batch within one day
-                    append(values[0], table)
-                else:
-                    for value in values:
-                        append(value, table.filter(pc.equal(keys, value)))
+                route = next(iter(routes))
+                add_counts(route, table)
+                table = with_constants(route, table)
+                if not partition:
+                    append(route, None, table)
+                    continue
+                for (value,), part in runs(table, [partition]):
+                    append(route, value, part)
         except BaseException as exc:  # surfaced in the caller's thread
             failure.append(exc)
             while pending.get() is not _DONE:
                 pass
 
+    # Many small files (a group's routes): their files are opened, written
+    # and closed by a few threads at once (Arrow releases the GIL while it
+    # encodes and compresses); one file is only ever written by one thread.
+    pool = ThreadPoolExecutor(WRITER_THREADS, thread_name_prefix="parquet-route")
     thread = threading.Thread(target=drain, name="parquet-writer", daemon=True)
     thread.start()
-    rows = 0
     try:
         for batch in reader:
             if batch.num_rows:
-                rows += batch.num_rows
                 pending.put(batch)
     finally:
         pending.put(_DONE)
         thread.join()
-        for w in writers.values():
-            w.close()
+        with pool:
+            list(pool.map(lambda w: w.close(), writers.values()))
     if failure:
         raise failure[0]
-    return rows
+    return counts

@@ -8,6 +8,7 @@ format is adding a file. Custom templates (``--nginx-format``,
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from dataclasses import dataclass, field
@@ -48,8 +49,23 @@ class FormatSpec:
     data: dict = field(default_factory=dict)  # the whole spec file, for families that declare more
 
     def parser(self, json_map: dict[str, str] | None = None) -> Parser:
+        if json_map is None:
+            return _built_in_parser(self)
         return make_parser(self.family, self.name, self.template, self.escape, self.description, self.samples, json_map,
                            self.data)
+
+
+# Parsers hold nothing of a file (what a file tells, they keep on its job):
+# one instance of a built-in format serves every file, since compiling its
+# patterns costs more than parsing a small file.
+_PARSERS: dict[str, Parser] = {}
+
+
+def _built_in_parser(spec: FormatSpec) -> Parser:
+    if spec.name not in _PARSERS:
+        _PARSERS[spec.name] = make_parser(spec.family, spec.name, spec.template, spec.escape, spec.description,
+                                          spec.samples, None, spec.data)
+    return _PARSERS[spec.name]
 
 
 def make_parser(
@@ -121,7 +137,12 @@ def build_parser(
 
 
 def load_specs() -> list[FormatSpec]:
-    """Every built-in format spec, highest detection priority first."""
+    """Every built-in format spec, highest detection priority first (read once per process)."""
+    return list(_load_specs())
+
+
+@functools.cache
+def _load_specs() -> tuple[FormatSpec, ...]:
     specs = []
     folder = resources.files("sessionlens.ingestion.formats").joinpath("specs")
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
@@ -143,7 +164,7 @@ def load_specs() -> list[FormatSpec]:
             )
         except KeyError as exc:
             raise FormatError(f"format spec {entry.name}: missing {exc}") from None
-    return sorted(specs, key=lambda s: -s.priority)
+    return tuple(sorted(specs, key=lambda s: -s.priority))
 
 
 def get_spec(name: str) -> FormatSpec:
@@ -154,7 +175,7 @@ def get_spec(name: str) -> FormatSpec:
     raise FormatError(f"unknown format {name!r} (known: {known})")
 
 
-def detect(lines: list[str], json_map: dict[str, str] | None = None) -> Parser:
+def detect(lines: list[str], json_map: dict[str, str] | None = None, hint: str | None = None) -> Parser:
     """Picks the format that explains the given first lines whole.
 
     A layout explains a line only when every field has its column's shape
@@ -166,11 +187,19 @@ def detect(lines: list[str], json_map: dict[str, str] | None = None) -> Parser:
     explains their start, the trailing fields are named from their shapes
     (``extend``); failing that, the standard layout is used and the engine
     warns about the fields it drops.
+
+    ``hint`` names the format of the file before (rotated logs, one file per
+    host ...): when it explains these lines whole, only the formats that
+    could still win against it are tried. The answer is the same as
+    without the hint, for less work.
     """
     if not lines:
         raise DetectionError("the file is empty")
+    specs = load_specs()
+    if hint is not None:
+        specs = _after_hint(specs, hint, lines, json_map)
     scored = []
-    for spec in load_specs():
+    for spec in specs:
         parser = spec.parser(json_map)
         scored.append((parser.detect_score(lines), spec.priority, parser))
     scored.sort(key=lambda t: (t[0], t[1]), reverse=True)
@@ -184,6 +213,24 @@ def detect(lines: list[str], json_map: dict[str, str] | None = None) -> Parser:
     raise DetectionError(
         "no known format matches the first lines; name one with --format, --nginx-format or --apache-format"
     )
+
+
+def _after_hint(specs: list[FormatSpec], hint: str, lines: list[str],
+                json_map: dict[str, str] | None) -> list[FormatSpec]:
+    """The specs that could beat ``hint`` if it explains every line; all of them if it does not.
+
+    No score exceeds 1, and ties go to the higher priority, or between nginx
+    and Apache twins to the family the lines show: so only specs of at
+    least the hint's priority, and every spec of the other access family,
+    can change the answer, and of those only the ones that may explain
+    every line (:meth:`Parser.may_explain_all`).
+    """
+    first = next((s for s in specs if s.name == hint), None)
+    if first is None or first.parser(json_map).detect_score(lines) < 1.0:
+        return specs
+    other = {"nginx": "apache", "apache": "nginx"}.get(first.family)
+    return [s for s in specs if s is first or ((s.priority >= first.priority or s.family == other)
+                                               and s.parser(json_map).may_explain_all(lines))]
 
 
 # Apache writes %b as '-' for an empty body and escapes quotes as \"; nginx

@@ -52,6 +52,9 @@ class AccessLogParser(Parser):
             return 0.0
         return sum(1 for line in lines if self._whole.match(line)) / len(lines)
 
+    def may_explain_all(self, lines: list[str]) -> bool:
+        return bool(lines) and bool(self._whole.match(lines[0]))
+
     def trailing_fields(self, lines: list[str]) -> list[str] | None:
         """What follows the layout's last field on lines it explains but for that.
 
@@ -90,20 +93,29 @@ class AccessLogParser(Parser):
     def regex_batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
         """Every line through the template's regex (templates with no fast path)."""
         for _ in iter_lines(con, job.path, job.start_byte, job.first_line, job.chunk_bytes):
-            yield self._regex_batch(con, "lines", job)
+            yield self.regex_batch(con, "lines", job)
 
-    def _regex_batch(self, con: duckdb.DuckDBPyConnection, table: str, job: FileJob) -> Batch:
+    def regex_batch(self, con: duckdb.DuckDBPyConnection, table: str, job: FileJob,
+                     jobs: dict[int, FileJob] | None = None) -> Batch:
+        """A batch parsing the lines of ``table`` (line_no, line) with the template's regex.
+
+        With ``jobs`` the table also has ``_unit`` (the lines of several
+        files, see :mod:`..group`): it is passed through, and each file's
+        job gets its own warnings.
+        """
         names = [f"v_{i}" for i in range(len(self.regex_names))]
         struct = f"regexp_extract(line, {literal(self.regex)}, {literal_list([*names, 'trail'])})"
         # Lines with fields the layout does not name are stored, and counted
         # for a warning: the extras are lost, and the user can name them.
+        unit = "_unit" if jobs else "0"
         trailing = con.execute(
-            f"SELECT count(*) FROM (SELECT {struct.replace('(line,', '(rtrim(line, chr(13)),', 1)} AS m FROM {table}) "
-            "WHERE m.trail <> ''"
-        ).fetchall()[0][0]
-        if trailing:
-            job.warn(f"lines carry fields after the last one that format {self.name} names; they were not stored",
-                     trailing, "give the whole layout with --nginx-format or --apache-format")
+            f"SELECT {unit}, count(*) FROM (SELECT {unit}, {struct.replace('(line,', '(rtrim(line, chr(13)),', 1)} "
+            f"AS m FROM {table}) WHERE m.trail <> '' GROUP BY 1"
+        ).fetchall()
+        for u, n in trailing:
+            (jobs[u] if jobs else job).warn(
+                f"lines carry fields after the last one that format {self.name} names; they were not stored",
+                n, "give the whole layout with --nginx-format or --apache-format")
         # An empty value is NULL, as the CSV reader of the fast path gives it.
         var_sql: dict[str, str] = {}
         for var, n in zip(self.regex_names, names, strict=True):
@@ -114,18 +126,19 @@ class AccessLogParser(Parser):
                 var_sql[var] = f"nullif(m.{n}, '')"
         select = self.raw_select(var_sql, job, "line_no", "line")
         no_match = literal(f"line does not match format {self.name}")
+        passed = ", _unit" if jobs else ""
         # A line that does not match gives an empty struct: reject it.
         relation = f"""(
           SELECT * REPLACE (CASE WHEN NOT matched THEN {no_match} END AS reject)
           FROM (
-            SELECT {select}, regexp_matches(line, {literal(self.regex)}) AS matched
-            FROM (SELECT line_no, rtrim(line, chr(13)) AS line, {struct} AS m FROM {table}
+            SELECT {select}, regexp_matches(line, {literal(self.regex)}) AS matched{passed}
+            FROM (SELECT line_no, rtrim(line, chr(13)) AS line, {struct} AS m{passed} FROM {table}
                   WHERE rtrim(line, chr(13)) <> '')
           )
         )"""
         return Batch(relation=f"(SELECT * EXCLUDE (matched) FROM {relation})")
 
-    def _split_select(self, job: FileJob, line_no: str, raw_line: str) -> str:
+    def split_select(self, job: FileJob, line_no: str, raw_line: str) -> str:
         """Raw columns from a relation of parts (``p<i>``, ``s<i>``); a line split otherwise is rejected."""
         assert self.split is not None
         return self.raw_select(self._split_values, job, line_no, raw_line,
@@ -137,7 +150,7 @@ class AccessLogParser(Parser):
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
         compression = compression_of(job.path)  # by content: DuckDB's 'auto' goes by the file name
         csv = f"read_csv({literal(job.path)}, {csv_options_sql(split)}, compression={literal(compression)})"
-        select = self._split_select(job, "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)")
+        select = self.split_select(job, "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)")
         con.execute(f"CREATE OR REPLACE TEMP VIEW fast_good AS SELECT {select} FROM "
                     f"(SELECT *, {split.tokens_select()} FROM {csv})")
         # Written straight to Parquet in one parallel scan, the lines that
@@ -145,17 +158,27 @@ class AccessLogParser(Parser):
         # found below and parsed again by the regex.
         batch = Batch(relation="fast_good", direct=True)
         yield batch
-        stored = batch.stored
+        yield from self.rescue_batches(con, job, batch.stored, "reject_errors")
+
+    def rescue_batches(self, con: duckdb.DuckDBPyConnection, job: FileJob, stored: int,
+                       rejects: str) -> Iterator[Batch]:
+        """Batches for the lines of a file the fast path did not store.
+
+        Args:
+            stored: the lines the fast path stored.
+            rejects: a relation of the CSV reader's rejects for this file
+                (``line``, ``csv_line``, ``error_type``).
+        """
         if stored == job.lines:
             job.no_blank_lines()
             return
         # The reader rejected the lines with too few or too many parts, each
         # alone, with its number. Usually those are all the odd lines.
         con.execute(
-            """CREATE OR REPLACE TEMP TABLE rescue AS
+            f"""CREATE OR REPLACE TEMP TABLE rescue AS
             SELECT line + $offset AS line_no, any_value(ltrim(csv_line, chr(10))) AS line,
                    bool_and(error_type IN ('TOO MANY COLUMNS', 'MISSING COLUMNS')) AS exact
-            FROM reject_errors GROUP BY line""",
+            FROM {rejects} GROUP BY line""",
             {"offset": job.first_line - 1},
         )
         rescued, exact = con.execute(
@@ -173,7 +196,7 @@ class AccessLogParser(Parser):
             yield from self._odd_lines(con, job, stored)
             return
         if rescued:
-            yield self._regex_batch(con, "rescue", job)
+            yield self.regex_batch(con, "rescue", job)
 
     def _odd_lines(self, con: duckdb.DuckDBPyConnection, job: FileJob, stored: int) -> Iterator[Batch]:
         """The lines the fast path did not store, found by number in one pass, parsed by the regex.
@@ -203,7 +226,7 @@ class AccessLogParser(Parser):
         assert split is not None
         parts = (f"(SELECT line_no, {split.parts_from_line('rtrim(line, chr(13))')} FROM lines "
                  "WHERE rtrim(line, chr(13)) <> '')")
-        select = self._split_select(job, "line_no", "CAST(NULL AS VARCHAR)").replace(
+        select = self.split_select(job, "line_no", "CAST(NULL AS VARCHAR)").replace(
             f"CASE WHEN NOT ({split.valid_sql()})", f"CASE WHEN NOT (split_ok AND {split.valid_sql()})", 1)
         relation = f"(SELECT {select} FROM (SELECT *, {split.tokens_select()} FROM {parts}))"
         refused = normalise_sql(relation, self.family, RuleSet(), job.options)
@@ -218,7 +241,7 @@ class AccessLogParser(Parser):
                 yield Batch(relation=f"(SELECT * FROM {relation} WHERE line_no NOT IN (SELECT line_no FROM odd))")
             n = con.execute("SELECT count(*) FROM odd").fetchall()[0][0]
             if n:
-                batch = self._regex_batch(con, "odd", job)
+                batch = self.regex_batch(con, "odd", job)
                 batch.lines = n
                 yield batch
         job.found_blank_lines(blanks)

@@ -98,6 +98,13 @@ class AppLogParser(Parser):
 
     family = "applog"
 
+    def may_explain_all(self, lines: list[str]) -> bool:
+        if not lines:
+            return False
+        m = SYSLOG_PY_RE.match(lines[0])
+        body = m.group(5) if m else lines[0]
+        return bool(m or any(r.match(body) for r in DETECT_RES) or CONTINUATION_RE.match(body))
+
     def detect_score(self, lines: list[str]) -> float:
         if not lines:
             return 0.0

@@ -137,6 +137,14 @@ class Parser:
         """Fraction of the given lines this format understands (0..1)."""
         raise NotImplementedError
 
+    def may_explain_all(self, lines: list[str]) -> bool:
+        """False only when :meth:`detect_score` of ``lines`` is surely below 1 (a cheap look at the first line).
+
+        Detection with a hint (:func:`..detect`) asks it of every format that
+        could tie with the hint's perfect score; the default never rules one out.
+        """
+        return True
+
     def batches(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
         """Yields relations of raw columns for the job's lines."""
         raise NotImplementedError

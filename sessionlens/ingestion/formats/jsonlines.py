@@ -52,6 +52,8 @@ def json_objects(lines: list[str]) -> list[dict]:
     """The lines that hold a JSON object, parsed (Python, for head lines only)."""
     out = []
     for line in lines:
+        if not line.lstrip().startswith("{"):
+            continue  # not an object: no need to parse it
         try:
             value = json.loads(line)
         except ValueError:
@@ -119,6 +121,9 @@ class JsonLinesParser(Parser):
                     names[key] = name
                     break
         return names
+
+    def may_explain_all(self, lines: list[str]) -> bool:
+        return bool(lines) and lines[0].lstrip().startswith("{")
 
     def detect_score(self, lines: list[str]) -> float:
         objects = json_objects(lines)

@@ -177,6 +177,13 @@ class RailsParser(Parser):
 
     family = "rails"
 
+    def may_explain_all(self, lines: list[str]) -> bool:
+        if not lines:
+            return False
+        m = SYSLOG_PY_RE.match(lines[0])
+        body = m.group(5) if m else lines[0]
+        return bool(STRONG_RE.search(body) or WEAK_RE.search(body))  # the first line can only be known so
+
     def detect_score(self, lines: list[str]) -> float:
         if not lines:
             return 0.0

@@ -166,6 +166,10 @@ class RegexParser(Parser):
         claimed = hits or (self._marker and any(self._marker.search(line) for line in lines))
         return (hits + noise) / len(lines) if claimed else 0.0
 
+    def may_explain_all(self, lines: list[str]) -> bool:
+        first = lines[0].rstrip("\r") if lines else ""
+        return bool(lines) and bool(self._py.fullmatch(first) or (self._noise and self._noise.fullmatch(first)))
+
     # --- parsing -----------------------------------------------------------
     def raw_exprs(self, options: FieldOptions) -> dict[str, str]:
         """Raw column -> SQL over the match struct ``m``."""
