@@ -101,3 +101,14 @@ def inbox(tmp_path):
     shutil.copytree(ROOT / "sample_logs" / "geocaching" / "logs", box / "logs")
     shutil.copytree(ROOT / "sample_logs" / "geocaching" / "markers", box / "markers")
     return box
+
+
+# The files that take longest, started first: with two workers taking whole
+# files, a long file started last would leave one worker idle at the end.
+SLOW_FIRST = ("test_spark_analyze.py", "test_spark_ingest.py", "test_spark_cluster.py", "test_spark_engine.py",
+              "test_real_all.py", "test_every_format.py", "test_nightly.py", "test_split_ingest.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: file order kept otherwise
