@@ -167,32 +167,26 @@ def _measure(kind: str, log: Path, work: Path) -> None:
             f"TO '{work}/regex.parquet' (FORMAT parquet, COMPRESSION zstd)''')"
         )
         dt, rss, _ = run([sys.executable, "-c", script])
-    elif kind == "duckdb-csv":
-        # DuckDB's own CSV reader on the layout: 14 space-separated, quoted columns, every one VARCHAR, lines it
-        # cannot split skipped; the same Parquet output. What sessionlens's fast path does before enriching.
-        columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(14)) + "}"
-        query = (f"COPY (SELECT * FROM read_csv('{log}', delim=' ', quote='\"', escape='\"', header=false, "
-                 f"auto_detect=false, columns={columns}, ignore_errors=true, max_line_size=4194304, new_line='\\n')) "
-                 f"TO '{work}/csv.parquet' (FORMAT parquet, COMPRESSION zstd)")
+    elif kind in ("duckdb-csv", "duckdb-csv-split"):
+        if kind == "duckdb-csv":
+            # DuckDB's own CSV reader on the layout: 14 space-separated, quoted columns, every one VARCHAR,
+            # lines it cannot split skipped; the same Parquet output.
+            columns, split = 14, "delim=' ', quote='\"', escape='\"'"
+        else:
+            # The same reader splitting each line at its quotes with no quoting rules (9 parts for this
+            # layout): it keeps every row. sessionlens's fast path starts with this scan; nothing is parsed
+            # further here (no time, no request line, no hashing).
+            columns, split = 9, "delim='\"', quote='', escape=''"
+        names = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(columns)) + "}"
+        out = work / f"{kind}.parquet"
+        query = (f"COPY (SELECT * FROM read_csv('{log}', {split}, header=false, auto_detect=false, columns={names}, "
+                 f"ignore_errors=true, max_line_size=4194304, new_line='\\n')) "
+                 f"TO '{out}' (FORMAT parquet, COMPRESSION zstd)")
         script = ("import duckdb, sys; con = duckdb.connect(); con.execute(\"SET memory_limit='600MB'\"); "
                   "con.execute('SET preserve_insertion_order=false'); con.execute(sys.argv[1])")
         dt, rss, _ = run([sys.executable, "-c", script, query])
         # A reader that loses its place (an unterminated quote) skips the rest: say how much it kept.
-        rows = pq.ParquetFile(work / "csv.parquet").metadata.num_rows
-        print(json.dumps({"kind": kind, "seconds": dt, "peak_rss_mb": rss, "rows": rows}))
-        return
-    elif kind == "duckdb-csv-split":
-        # DuckDB's CSV reader reading every line: split at quotes, no quoting rules (9 parts for this layout),
-        # the same Parquet output. It keeps every row: the yardstick the issue asks for, with nothing parsed
-        # further (no time, no request line, no hashing). sessionlens's fast path starts with this scan.
-        columns = "{" + ", ".join(f"'p{i}': 'VARCHAR'" for i in range(9)) + "}"
-        query = (f"COPY (SELECT * FROM read_csv('{log}', delim='\"', quote='', escape='', header=false, "
-                 f"auto_detect=false, columns={columns}, ignore_errors=true, max_line_size=4194304, new_line='\\n')) "
-                 f"TO '{work}/csv-split.parquet' (FORMAT parquet, COMPRESSION zstd)")
-        script = ("import duckdb, sys; con = duckdb.connect(); con.execute(\"SET memory_limit='600MB'\"); "
-                  "con.execute('SET preserve_insertion_order=false'); con.execute(sys.argv[1])")
-        dt, rss, _ = run([sys.executable, "-c", script, query])
-        rows = pq.ParquetFile(work / "csv-split.parquet").metadata.num_rows
+        rows = pq.ParquetFile(out).metadata.num_rows
         print(json.dumps({"kind": kind, "seconds": dt, "peak_rss_mb": rss, "rows": rows}))
         return
     elif kind == "goaccess":

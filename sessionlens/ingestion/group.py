@@ -136,11 +136,7 @@ def run_group(units: list[Unit], staging: Path, rules: RuleSet, options: FieldOp
             continue
         result.stored += more_stored
         result.rejected += more_rejected
-        blanks = job.blank_lines()
-        if blanks:
-            alone.write_blank_rejects(blanks, folder, name)
-            result.reasons["blank line"] = result.reasons.get("blank line", 0) + len(blanks)
-            result.rejected += len(blanks)
+        result.rejected += alone.write_job_blanks(job, folder, name, result.reasons)
         result.warnings = job.warnings
         result.signals = alone.signal_counts(folder)
         results.append(result)

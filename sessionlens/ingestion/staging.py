@@ -18,7 +18,7 @@ from ..lake.schema import STORED_COLUMNS
 from ..lake.writer import write_query, write_routed
 from ..privacy import redact
 from ..sqltext import literal, literal_list
-from .formats.base import Batch, FallBack, IngestWarning, Parser
+from .formats.base import Batch, FallBack, FileJob, IngestWarning, Parser
 from .normalise import normalise_sql
 from .options import FieldOptions
 from .rules import RuleSet
@@ -155,6 +155,14 @@ class BatchWriter:
                 reasons[reason] = reasons.get(reason, 0) + int(n)
             out[u] = (stored, rejected, reasons, signals.get(u, [0] * len(SIGNALS)))
         return out
+
+    def write_job_blanks(self, job: FileJob, staging: Path, name: str, reasons: dict[str, int]) -> int:
+        """Rejects for a job's blank lines (they count as read), added to ``reasons``; returns how many."""
+        blanks = job.blank_lines()
+        if blanks:
+            self.write_blank_rejects(blanks, staging, name)
+            reasons["blank line"] = reasons.get("blank line", 0) + len(blanks)
+        return len(blanks)
 
     def write_blank_rejects(self, blanks: list[int], staging: Path, segment_id: str) -> None:
         """One reject per blank line (they count as read)."""

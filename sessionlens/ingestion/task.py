@@ -160,11 +160,7 @@ def run_unit(unit: Unit, ctx: TaskContext, con: duckdb.DuckDBPyConnection, scrat
                 job.warnings.clear()
                 result.stored, result.rejected = writer.run(parser.slow_batches(con, job), parser, folder, name,
                                                             result.reasons)
-        blanks = job.blank_lines()
-        if blanks:
-            writer.write_blank_rejects(blanks, folder, name)
-            result.reasons["blank line"] = result.reasons.get("blank line", 0) + len(blanks)
-            result.rejected += len(blanks)
+        result.rejected += writer.write_job_blanks(job, folder, name, result.reasons)
         result.warnings = job.warnings
         result.signals = writer.signal_counts(folder)
     finally:
