@@ -102,14 +102,14 @@ def kill_after_writing(fn, unit_index: int = 1, every_attempt: bool = False):
     the executors need not import this test module.
     """
 
-    def task(units):
+    def task(bundles):
         from pyspark import TaskContext
 
-        units = list(units)
-        results = fn(units)
+        bundles = list(bundles)
+        results = fn(bundles)
         context = TaskContext.get()
         first_try = context is not None and context.attemptNumber() == 0
-        if any(u.index == unit_index for u in units) and (every_attempt or first_try):
+        if any(u.index == unit_index for bundle in bundles for u in bundle) and (every_attempt or first_try):
             os.kill(os.getpid(), signal.SIGKILL)
         return results
 

@@ -36,11 +36,11 @@ REAL = ROOT.parent / "shared" / "data" / "real"
 OLD = 1_600_000_000  # an mtime long past: a last line without newline counts, as in a rotated file
 
 
-def in_process(fn, units, progress=None):
-    """A task runner without Spark: each unit on its own, in order, as one-unit partitions."""
-    out = [r for unit in units for r in fn([unit])]
+def in_process(fn, tasks, progress=None):
+    """A task runner without Spark: each task (a bundle of units) on its own, in order, as one-task partitions."""
+    out = [r for task in tasks for r in fn([task])]
     if progress:
-        progress(len(units), len(units))
+        progress(len(tasks), len(tasks))
     return out
 
 
@@ -51,12 +51,12 @@ def new_lake(path: Path) -> Path:
     return path
 
 
-def split_ingest(lake: Path, paths: list[Path], split_bytes: int, **kw) -> IngestSummary:
+def split_ingest(lake: Path, paths: list[Path], split_bytes: int, runner=in_process, **kw) -> IngestSummary:
     """The distributed ingest, its tasks run here; inputs listed as the CLI would."""
     the_lake = Lake.of(lake, create=True)
     files = [(p, str(Path(p).resolve()), True, False) for p in paths]
     with the_lake.writer():
-        return ingest_distributed(the_lake, files, None, load_rules(None), FieldOptions(), in_process,
+        return ingest_distributed(the_lake, files, None, load_rules(None), FieldOptions(), runner,
                                   split_bytes=split_bytes, **kw)
 
 
@@ -213,3 +213,22 @@ def test_the_key_on_its_way_to_tasks_never_shows_itself(tmp_path):
                      "%s" % shipped.key, repr(shipped)):
             assert key not in text and "<hidden>" in text
         assert shipped.key.value == key  # and yet the task hashes with it
+
+
+def test_small_files_go_as_one_task_and_store_what_a_local_run_stores(tmp_path):
+    """A folder of small access logs with traps: bundled into group tasks, the same rows as a local run."""
+    from .test_group_ingest import folder_of_traps
+
+    logs = folder_of_traps(tmp_path)
+    files = sorted(f for f in logs.iterdir())
+    sizes: list[int] = []
+
+    def runner(fn, tasks, progress=None):
+        sizes.extend(len(task) for task in tasks)
+        return in_process(fn, tasks, progress)
+
+    local = ingest(new_lake(tmp_path / "local"), [str(f) for f in files])
+    split = split_ingest(new_lake(tmp_path / "split"), files, 1 << 30, runner)
+    assert max(sizes) >= 4  # the small nginx files of one format went as one task
+    assert per_file(split) == per_file(local)
+    assert digest(Lake.of(tmp_path / "split")) == digest(Lake.of(tmp_path / "local"))

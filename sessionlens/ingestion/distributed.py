@@ -2,12 +2,14 @@
 
 The driver (this process, holding the lake's write lock) plans every
 input (:mod:`.plan`); large plain files of a one-record-per-line format
-are cut at line boundaries, so a file's lines spread over executors. Each
-unit becomes one Spark task that runs :func:`.task.run_units`, the code a
-local run uses, and writes its Parquet files to a folder of its own in the
-lake's staging area. When every task has succeeded, the driver adds up
-the counts (:func:`.commit.settle`) and lists every new segment in one
-manifest commit.
+are cut at line boundaries, so a file's lines spread over executors, and
+small access logs of one format are bundled into one task that parses
+them in one scan (:mod:`.group`), as a local run does. Each task runs
+:func:`.task.run_bundles`, the code a local run uses, and writes each
+unit's Parquet files to a folder of its own in the lake's staging area.
+When every task has succeeded, the driver adds up the counts
+(:func:`.commit.settle`) and lists every new segment in one manifest
+commit.
 
 So a task that dies leaves only an unlisted folder (Spark retries it in a
 new one, and the driver takes the folder of the attempt that succeeded);
@@ -30,18 +32,19 @@ from typing import Any, Callable, Iterable, Sequence
 from ..lake.store import Lake
 from .commit import Settled, commit, discard, settle
 from .formats.base import Parser
+from .group import GROUP_BYTES, GROUP_FILES, groupable, same_group
 from .ingestor import read_failure, run_context
 from .options import FieldOptions
 from .plan import Planner, SegmentPlan, Unit, UnitResult
 from .reader import ensure_readable
 from .rules import RuleSet
 from .summary import FileResult, IngestSummary, ProgressFn
-from .task import run_units
+from .task import run_bundles
 
 DEFAULT_SPLIT_BYTES = 128 << 20  # as Spark's own spark.sql.files.maxPartitionBytes
-# Runs the units as tasks and returns their results in order: lake.spark.run_tasks on a session.
-TaskRunner = Callable[[Callable[[Iterable[Unit]], list[UnitResult]], Sequence[Unit], Callable[[int, int], None] | None],
-                      list[UnitResult]]
+# Runs the tasks (a bundle of units each) and returns their units' results: lake.spark.run_tasks on a session.
+TaskRunner = Callable[[Callable[[Iterable[list[Unit]]], list[UnitResult]], Sequence[list[Unit]],
+                       Callable[[int, int], None] | None], list[UnitResult]]
 
 
 def ingest_distributed(lake: Lake, files: list[tuple[Path, str, bool, bool]], parser: Parser | None,
@@ -80,9 +83,9 @@ def ingest_distributed(lake: Lake, files: list[tuple[Path, str, bool, bool]], pa
         summary.files.append(result)
         if plan is not None:
             plans.append(plan)
-    units = sorted((u for p in plans for u in p.units), key=_size, reverse=True)  # the longest start first
+    tasks = sorted(bundles(plans), key=lambda b: sum(map(_size, b)), reverse=True)  # the longest start first
     with run_context(lake, rules, options, chunk_bytes, threads, scratch=False) as ctx:
-        results = run(functools.partial(run_units, ctx=ctx), units, _bytes_progress(progress, units))
+        results = run(functools.partial(run_bundles, ctx=ctx), tasks, _bytes_progress(progress, tasks))
         by_segment: dict[str, list[UnitResult]] = defaultdict(list)
         for r in results:
             by_segment[r.segment_id].append(r)
@@ -100,16 +103,41 @@ def ingest_distributed(lake: Lake, files: list[tuple[Path, str, bool, bool]], pa
     return summary
 
 
+def bundles(plans: list[SegmentPlan]) -> list[list[Unit]]:
+    """The tasks: consecutive small access logs of one format together (see :mod:`.group`), other units alone."""
+    out: list[list[Unit]] = []
+    group: list[SegmentPlan] = []
+    size = 0
+
+    def close() -> None:
+        nonlocal group, size
+        if group:
+            out.append([p.units[0] for p in group])
+        group, size = [], 0
+
+    for plan in plans:
+        if not groupable(plan):
+            close()
+            out.extend([u] for u in plan.units)
+            continue
+        if group and (not same_group(group[0], plan) or len(group) >= GROUP_FILES or size >= GROUP_BYTES):
+            close()
+        group.append(plan)
+        size += plan.segment.end_byte - plan.segment.start_byte
+    close()
+    return out
+
+
 def _size(unit: Unit) -> int:
     end = unit.end_byte if unit.end_byte is not None else Path(unit.path).stat().st_size
     return end - unit.start_byte
 
 
-def _bytes_progress(progress: ProgressFn | None, units: list[Unit]) -> Callable[[int, int], None] | None:
+def _bytes_progress(progress: ProgressFn | None, tasks: list[list[Unit]]) -> Callable[[int, int], None] | None:
     """Turns (tasks done, tasks) into the ingest progress's (what, bytes advanced)."""
     if progress is None:
         return None
-    total = sum(_size(u) for u in units)
+    total = sum(_size(u) for task in tasks for u in task)
     state: dict[str, Any] = {"reported": 0}
 
     def report(done: int, count: int) -> None:

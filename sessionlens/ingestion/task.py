@@ -92,9 +92,15 @@ def connect(staging: Path | None, key: str, threads: int = 0) -> duckdb.DuckDBPy
 
 
 def run_units(units: Iterable[Unit], ctx: TaskContext) -> list[UnitResult]:
-    """Runs units one after the other on one connection (a Spark partition's work)."""
+    """Runs units one after the other on one connection."""
     with worker(ctx) as run:
         return [run(unit) for unit in units]
+
+
+def run_bundles(bundles: Iterable[list[Unit]], ctx: TaskContext) -> list[UnitResult]:
+    """Runs bundles of units on one connection (a Spark partition's work): a bundle of several in one scan."""
+    with worker(ctx) as run:
+        return [r for bundle in bundles for r in (run.group(bundle) if len(bundle) > 1 else [run(bundle[0])])]
 
 
 @dataclass
