@@ -13,7 +13,10 @@ the middle, real third-party lines.
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +142,74 @@ def test_a_hint_never_changes_what_detection_finds(head):
         except Exception as exc:
             got = type(exc).__name__
         assert got == expected, (head, hint)
+
+
+def nginx_lines(paths: list[str], minute: int = 0) -> str:
+    return "".join(f'203.0.113.9 - - [05/Mar/2024:10:{minute:02d}:{i:02d} +0000] "GET {p} HTTP/1.1" 200 1 "-" "ua"\n'
+                   for i, p in enumerate(paths))
+
+
+@pytest.fixture
+def late_change(monkeypatch):
+    """Runs a function on a file waiting in a group: when the planner reaches the next file."""
+    from sessionlens.ingestion.plan import Planner
+
+    plan = Planner.plan
+    todo: dict[str, object] = {}
+
+    def planning(self, path, *args, **kwargs):
+        if path.name in todo:
+            todo.pop(path.name)()  # type: ignore[operator]
+        return plan(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(Planner, "plan", planning)
+    return todo
+
+
+def test_a_file_that_grows_while_it_waits_is_stored_up_to_where_it_was_planned(tmp_path, late_change):
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_text(nginx_lines(["/a/0", "/a/1", "/a/2"]))
+    b.write_text(nginx_lines(["/b/0", "/b/1"], minute=1))
+    late_change["b.log"] = lambda: a.open("a").write(nginx_lines(["/late"], minute=2))
+    first = ingest(fresh(tmp_path / "lake"), [str(a), str(b)])
+    assert [(f.lines_read, f.stored, f.rejected) for f in first.files] == [(3, 3, 0), (2, 2, 0)]
+    again = ingest(tmp_path / "lake", [str(a)])
+    assert again.stored == 1  # the line written while it waited, once
+    con = Lake.of(tmp_path / "lake").engine().connection
+    assert con.execute("SELECT count(*) FROM requests WHERE path = '/late'").fetchall()[0][0] == 1
+
+
+def test_a_file_that_goes_while_it_waits_fails_alone(tmp_path, late_change):
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_text(nginx_lines(["/a/0", "/a/1"]))
+    b.write_text(nginx_lines(["/b/0", "/b/1"], minute=1))
+    late_change["b.log"] = lambda: a.rename(tmp_path / "a.log.1")  # logrotate
+    summary = ingest(fresh(tmp_path / "lake"), [str(a), str(b)])
+    (gone, kept) = summary.files
+    assert gone.status == "failed" and "No such file" in gone.message
+    assert (kept.status, kept.stored) == ("ingested", 2)
+
+
+def test_a_file_continuing_a_refused_waiting_file_is_read_whole(tmp_path):
+    good = nginx_lines(["/p/1"])
+    old = "".join(f'203.0.113.9 - - [05/Mar/1971:10:00:{i:02d} +0000] "GET /old HTTP/1.1" 200 1 "-" "ua"\n'
+                  for i in range(9))
+    (tmp_path / "copy.log").write_text(good + old)  # nearly all refused: not stored
+    (tmp_path / "full.log").write_text(good + old + nginx_lines([f"/p/{i}" for i in range(11, 16)], minute=5))
+    summary = ingest(fresh(tmp_path / "lake"), [str(tmp_path / "copy.log"), str(tmp_path / "full.log")])
+    copy, full = summary.files
+    assert copy.status == "failed" and copy.stored == 0
+    assert (full.lines_read, full.stored, full.rejected) == (15, 6, 9)  # as if the copy had never been seen
+
+
+def test_a_group_never_holds_files_open(tmp_path):
+    """1,500 files under a limit of 256 open files (macOS's default) ingest like any other."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for i in range(1500):
+        (logs / f"host{i:04d}.log").write_text(nginx_lines([f"/{i}/a", f"/{i}/b"], minute=i % 60))
+    out = subprocess.run(["bash", "-c", f'ulimit -n 256 && "{sys.executable}" -m sessionlens ingest --lake '
+                          f'"{tmp_path / "lake"}" --json "{logs}"'], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads(out.stdout)
+    assert (summary["files"], summary["stored"], summary["rejected"]) == (1500, 3000, 0)

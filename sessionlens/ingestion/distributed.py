@@ -32,7 +32,7 @@ from typing import Any, Callable, Iterable, Sequence
 from ..lake.store import Lake
 from .commit import Settled, commit, discard, settle
 from .formats.base import Parser
-from .group import GROUP_BYTES, GROUP_FILES, groupable, same_group
+from .group import GROUP_BYTES, GROUP_FILES, bounded, groupable, same_group
 from .ingestor import read_failure, run_context
 from .options import FieldOptions
 from .plan import Planner, SegmentPlan, Unit, UnitResult
@@ -112,7 +112,7 @@ def bundles(plans: list[SegmentPlan]) -> list[list[Unit]]:
     def close() -> None:
         nonlocal group, size
         if group:
-            out.append([p.units[0] for p in group])
+            out.append([bounded(p) for p in group])
         group, size = [], 0
 
     for plan in plans:

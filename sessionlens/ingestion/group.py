@@ -16,6 +16,8 @@ file by file.
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -36,6 +38,8 @@ from .staging import SIGNALS, BatchWriter
 GROUP_FILE_BYTES = 8 << 20  # a file up to this size may join a group
 GROUP_BYTES = 512 << 20  # a group holds up to this many bytes ...
 GROUP_FILES = 2_000  # ... and this many files
+# DuckDB's read_csv takes a path as a glob pattern: such a file could read another.
+GLOB_CHARS = "*?[{"
 
 
 def groupable(plan: SegmentPlan, final: bool = False) -> bool:
@@ -51,7 +55,17 @@ def groupable(plan: SegmentPlan, final: bool = False) -> bool:
     segment = plan.segment
     return (isinstance(parser, AccessLogParser) and parser.split is not None and unit.whole
             and not segment.compressed and segment.end_byte - segment.start_byte <= GROUP_FILE_BYTES
-            and compression_of(Path(unit.path)) == "none")
+            and not any(c in unit.path for c in GLOB_CHARS) and compression_of(Path(unit.path)) == "none")
+
+
+def bounded(plan: SegmentPlan) -> Unit:
+    """A groupable plan's unit, ending where the file ended when it was planned.
+
+    A file may grow (or be rotated) while it waits for its group: the group
+    scan reads it whole only if it still has that size, and otherwise the
+    unit, no longer whole, is parsed alone from a copy of its planned bytes.
+    """
+    return dataclasses.replace(plan.units[0], end_byte=plan.segment.end_byte)
 
 
 def same_group(a: SegmentPlan, b: SegmentPlan) -> bool:
@@ -73,6 +87,12 @@ def run_group(units: list[Unit], staging: Path, rules: RuleSet, options: FieldOp
 
     A file that fails alone raises from ``run_one``, as it would outside a group.
     """
+    # Files that changed since they were planned go alone (from a copy of their planned bytes).
+    changed = {i for i, u in enumerate(units) if _size_now(u.path) != u.end_byte}
+    if changed:
+        scanned = [u for i, u in enumerate(units) if i not in changed]
+        by_scan = iter(run_group(scanned, staging, rules, options, chunk_bytes, con, run_one) if scanned else [])
+        return [run_one(u) if i in changed else next(by_scan) for i, u in enumerate(units)]
     parser = units[0].parser
     assert isinstance(parser, AccessLogParser)
     jobs = [FileJob(Path(u.path), 0, u.first_line, u.lines, options, chunk_bytes, year=u.year,
@@ -92,15 +112,22 @@ def run_group(units: list[Unit], staging: Path, rules: RuleSet, options: FieldOp
     keep_group_rejects(con)
     routes = dict(enumerate(zip(folders, constants, strict=True)))
     stored = {i: counts[i][0] for i in counts}
+    grown = {i for i, n in stored.items() if n > units[i].lines}  # written to while the scan read it
+    for i in grown:
+        del stored[i], counts[i]
     # The odd lines of every file whose odd lines are all the reader's rejects: one regex batch for all.
     rescued: dict[int, tuple[int, int, dict[str, int], list[int]]] = {}
-    batch, covered = group_rescue(parser, con, dict(enumerate(jobs)), stored)
+    batch, covered = group_rescue(parser, con, {i: j for i, j in enumerate(jobs) if i not in grown}, stored)
     if batch is not None:
         rescued = writer.write_batch_routed(batch, parser, {u: routes[u] for u in covered}, f"r{uuid.uuid4().hex}")
         for u in covered:
             jobs[u].no_blank_lines()
     results = []
     for i, (unit, job, folder) in enumerate(zip(units, jobs, folders, strict=True)):
+        if i in grown:
+            shutil.rmtree(folder, ignore_errors=True)
+            results.append(run_one(unit))
+            continue
         if i not in counts:
             folder.mkdir(parents=True, exist_ok=True)  # no row stored yet: the folder is not there
         result = UnitResult(unit.segment_id, unit.index, str(folder))
@@ -141,6 +168,13 @@ def run_group(units: list[Unit], staging: Path, rules: RuleSet, options: FieldOp
         result.signals = alone.signal_counts(folder)
         results.append(result)
     return results
+
+
+def _size_now(path: str) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None  # gone: parsed alone, it fails as a file of its own
 
 
 def group_relation(parser: AccessLogParser, con: duckdb.DuckDBPyConnection, paths: list[str], job: FileJob) -> str:

@@ -27,7 +27,7 @@ from ..lake.store import Lake
 from ..privacy import load_or_create_key, redact
 from .commit import commit, discard, settle
 from .formats.base import Parser
-from .group import GROUP_BYTES, GROUP_FILES, groupable, same_group
+from .group import GROUP_BYTES, GROUP_FILES, bounded, groupable, same_group
 from .options import FieldOptions
 from .plan import Planner, SegmentPlan, UnitResult
 from .reader import ensure_readable
@@ -47,6 +47,8 @@ def read_failure(exc: BaseException, named: bool) -> tuple[str, str] | None:
         return "failed", str(exc)
     if isinstance(exc, (EOFError, zlib.error, zstandard.ZstdError)):
         return "failed", f"cannot decompress: {exc}"
+    if isinstance(exc, (FileNotFoundError, PermissionError, IsADirectoryError)):
+        return "failed", f"cannot read it: {exc.strerror or exc}"  # gone or locked since it was listed
     if isinstance(exc, duckdb.Error):
         # DuckDB quotes input in its messages, so the message is redacted like any excerpt.
         return "failed", f"parse error: {redact(str(exc).splitlines()[0])}"
@@ -109,6 +111,14 @@ class Ingestor:
         try:
             ensure_readable(path)
             plan = self.planner.plan(path, label, result, self.summary, final=final, named=named)
+            if plan is not None and plan.continues in {p.segment.segment_id for p in self._group}:
+                # It continues a file still waiting in the group: once that one is stored (or
+                # refused), the file is planned again against what the lake then holds.
+                self.planner.planned.remove(plan.segment)
+                discard(plan, [])
+                self.flush()
+                result = FileResult(path=label)
+                plan = self.planner.plan(path, label, result, self.summary, final=final, named=named)
             if plan is not None and groupable(plan, final):
                 if self._group and not same_group(self._group[0], plan):
                     self.flush()
@@ -145,7 +155,7 @@ class Ingestor:
         results: list[UnitResult] = []
         try:
             try:
-                results = self._run.group([plan.units[0] for plan in group])
+                results = self._run.group([bounded(plan) for plan in group])
             except Exception as exc:
                 if read_failure(exc, True) is None:
                     raise

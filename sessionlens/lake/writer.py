@@ -71,7 +71,7 @@ def write_routed(
             cost a little per route, and a group has thousands).
         route_column: the column holding each row's route (left out of the
             files); None: every row goes to the one route of ``routes``. A
-            route's files are named ``part-<name>-<route>.parquet``: the
+            route's files are named ``part-<name>-<route>-<n>.parquet``: the
             caller makes ``name`` unique, as the lake keeps files by name.
         tally: columns whose non-NULL values are counted per route.
 
@@ -85,19 +85,27 @@ def write_routed(
     counts: dict[Any, list[int]] = {}
     failure: list[BaseException] = []
 
+    written: dict[object, int] = {}  # a group's files written per (route, value): each slice is a file of its own
+
     def append(route, value, table: pa.Table) -> None:
         key = (route, value)
+        folder = routes[route][0]
+        folder = folder / f"{partition}={value}" if partition else folder
+        if route_column is not None:
+            # Thousands of routes: no file stays open (a process may open
+            # only so many), each slice is written and closed at once.
+            # Dictionaries do not pay in files of a few hundred rows either.
+            seq = written[key] = written.get(key, -1) + 1
+            os.makedirs(folder, exist_ok=True)
+            pq.write_table(table, folder / f"part-{name}-{route}-{seq}.parquet", row_group_size=BATCH_ROWS,
+                           compression="zstd", compression_level=compression_level, use_dictionary=False)
+            return
         if key not in writers:
-            folder = routes[route][0]
-            folder = folder / f"{partition}={value}" if partition else folder
             os.makedirs(folder, exist_ok=True)
             # Hashes and timestamps are nearly unique: dictionary-encoding them
-            # costs time and saves nothing. Nor does it pay in the small
-            # files of a group: zstd finds the repeats of a few hundred rows.
-            small = route_column is not None
-            dictionary = False if small else [f.name for f in table.schema if f.name not in NO_DICTIONARY]
-            part = f"part-{name}.parquet" if route_column is None else f"part-{name}-{route}.parquet"
-            writers[key] = pq.ParquetWriter(folder / part, table.schema, compression="zstd",
+            # costs time and saves nothing.
+            dictionary = [f.name for f in table.schema if f.name not in NO_DICTIONARY]
+            writers[key] = pq.ParquetWriter(folder / f"part-{name}.parquet", table.schema, compression="zstd",
                                             compression_level=compression_level, use_dictionary=dictionary)
         writers[key].write_table(table, row_group_size=BATCH_ROWS)
 
