@@ -89,6 +89,8 @@ def run_group(units: list[Unit], staging: Path, rules: RuleSet, options: FieldOp
     """
     # Files that changed since they were planned go alone (from a copy of their planned bytes).
     changed = {i for i, u in enumerate(units) if _size_now(u.path) != u.end_byte}
+    if len(units) == 1 and not changed:  # a group of one: the single-file path, one Parquet file per day
+        return [run_one(dataclasses.replace(units[0], end_byte=None))]
     if changed:
         scanned = [u for i, u in enumerate(units) if i not in changed]
         by_scan = iter(run_group(scanned, staging, rules, options, chunk_bytes, con, run_one) if scanned else [])

@@ -219,17 +219,16 @@ def _after_hint(specs: list[FormatSpec], hint: str, lines: list[str],
                 json_map: dict[str, str] | None) -> list[FormatSpec]:
     """The specs that could beat ``hint`` if it explains every line; all of them if it does not.
 
-    No score exceeds 1, and ties go to the higher priority, or between nginx
-    and Apache twins to the family the lines show: so only specs of at
-    least the hint's priority, and every spec of the other access family,
-    can change the answer, and of those only the ones that may explain
-    every line (:meth:`Parser.may_explain_all`).
+    No score exceeds 1, and ties go to the higher priority, except that a
+    tie holding both nginx and Apache layouts goes to the family the lines
+    show, whatever else ties: so only specs of at least the hint's priority,
+    and every nginx and Apache spec, can change the answer, and of those
+    only the ones that may explain every line (:meth:`Parser.may_explain_all`).
     """
     first = next((s for s in specs if s.name == hint), None)
     if first is None or first.parser(json_map).detect_score(lines) < 1.0:
         return specs
-    other = {"nginx": "apache", "apache": "nginx"}.get(first.family)
-    return [s for s in specs if s is first or ((s.priority >= first.priority or s.family == other)
+    return [s for s in specs if s is first or ((s.priority >= first.priority or s.family in ("nginx", "apache"))
                                                and s.parser(json_map).may_explain_all(lines))]
 
 
