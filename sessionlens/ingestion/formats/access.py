@@ -138,11 +138,16 @@ class AccessLogParser(Parser):
         )"""
         return Batch(relation=f"(SELECT * EXCLUDE (matched) FROM {relation})")
 
-    def split_select(self, job: FileJob, line_no: str, raw_line: str) -> str:
-        """Raw columns from a relation of parts (``p<i>``, ``s<i>``); a line split otherwise is rejected."""
+    def split_select(self, job: FileJob, line_no: str, raw_line: str, split_ok: str = "true") -> str:
+        """Raw columns from a relation of parts (``p<i>``, ``s<i>``); a line split otherwise is rejected.
+
+        ``split_ok``: SQL true when the line has the template's number of parts
+        (the CSV reader has checked that already; a split made in SQL has not).
+        """
         assert self.split is not None
+        valid = f"{split_ok} AND {self.split.valid_sql()}"
         return self.raw_select(self._split_values, job, line_no, raw_line,
-                               reject=f"CASE WHEN NOT ({self.split.valid_sql()}) THEN {literal(ODD)} END")
+                               reject=f"CASE WHEN NOT ({valid}) THEN {literal(ODD)} END")
 
     def _fast(self, con: duckdb.DuckDBPyConnection, job: FileJob) -> Iterator[Batch]:
         split = self.split
@@ -226,8 +231,7 @@ class AccessLogParser(Parser):
         assert split is not None
         parts = (f"(SELECT line_no, {split.parts_from_line('rtrim(line, chr(13))')} FROM lines "
                  "WHERE rtrim(line, chr(13)) <> '')")
-        select = self.split_select(job, "line_no", "CAST(NULL AS VARCHAR)").replace(
-            f"CASE WHEN NOT ({split.valid_sql()})", f"CASE WHEN NOT (split_ok AND {split.valid_sql()})", 1)
+        select = self.split_select(job, "line_no", "CAST(NULL AS VARCHAR)", split_ok="split_ok")
         relation = f"(SELECT {select} FROM (SELECT *, {split.tokens_select()} FROM {parts}))"
         refused = normalise_sql(relation, self.family, RuleSet(), job.options)
         blanks: list[int] = []
