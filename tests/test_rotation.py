@@ -143,6 +143,106 @@ def test_a_line_written_in_two_halves_is_stored_once(tmp_path):
     assert d.stored_paths() == d.expected_paths()
 
 
+LONG_AGO = 1_600_000_000  # an mtime long past: nobody is writing the file any more
+
+
+def _rejects(lake: Path) -> list[tuple]:
+    return Lake(lake).sql("SELECT line_no, reason FROM rejects ORDER BY line_no").fetchall()
+
+
+def test_a_fresh_copy_whose_last_line_has_no_newline_counts_that_line(tmp_path):
+    """A dump copied a second ago (fresh mtime) often ends without a newline: a whole last record counts."""
+    d = LogDir(tmp_path)
+    d.write(5)
+    path = d.logs / "access.log"
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))
+    summary = d.ingest()
+    assert (summary.stored, summary.rejected) == (5, 0)
+    assert not any("newline" in w["what"] for w in summary.as_dict()["warnings"])
+    assert d.stored_paths() == d.expected_paths()
+    assert d.ingest().files[0].status == "skipped"  # and once only
+    with open(path, "a") as fh:  # the newline arrives, then more lines
+        fh.write("\n" + d.line(6) + d.line(7))
+    d.written += [d.line(6), d.line(7)]
+    again = d.ingest()
+    assert (again.files[0].status, again.stored, again.rejected) == ("appended", 2, 0)
+    assert again.files[0].message == "continues access.log from line 6"
+    assert d.stored_paths() == d.expected_paths()
+
+
+def test_a_counted_last_line_that_was_cut_is_read_again_when_the_rest_arrives(tmp_path):
+    """A file left alone has its cut last line counted (a reject); when the rest comes, the segment is replaced."""
+    d = LogDir(tmp_path)
+    d.write(20)
+    path = d.logs / "access.log"
+    whole = d.line(21)
+    with open(path, "a") as fh:
+        fh.write(whole[:40])
+    os.utime(path, (LONG_AGO, LONG_AGO))
+    first = d.ingest()
+    assert (first.stored, first.rejected) == (20, 1)
+    assert [n for n, _ in _rejects(d.lake)] == [21]
+    with open(path, "a") as fh:
+        fh.write(whole[40:] + d.line(22))
+    d.written += [whole, d.line(22)]
+    again = d.ingest()
+    assert again.files[0].status == "appended" and "read again" in again.files[0].message
+    assert (again.stored, again.rejected) == (22, 0)
+    assert _rejects(d.lake) == []
+    assert d.stored_paths() == d.expected_paths()
+    assert len(Lake(d.lake).read_manifest().segments) == 1
+    assert d.ingest().files[0].status == "skipped"
+
+
+def test_a_cut_line_that_grows_twice_without_its_newline_stays_stored_once(tmp_path):
+    d = LogDir(tmp_path)
+    d.write(3)
+    path = d.logs / "access.log"
+    whole = d.line(4)
+    for cut in (30, 60, len(whole) - 4):  # never the whole record
+        with open(path, "w") as fh:
+            fh.write("".join(d.written) + whole[:cut])
+        os.utime(path, (LONG_AGO, LONG_AGO))
+        d.ingest()
+        assert Lake(d.lake).sql("SELECT count(*) FROM requests").fetchall() == [(3,)]
+        assert [n for n, _ in _rejects(d.lake)] == [4]
+    with open(path, "a") as fh:
+        fh.write(whole[-4:])
+    d.written.append(whole)
+    d.ingest()
+    assert d.stored_paths() == d.expected_paths() and _rejects(d.lake) == []
+
+
+def test_a_cut_copy_and_its_grown_file_in_one_run_store_each_line_once(tmp_path):
+    """One run meets the copy that ends mid-line first, then the file it grew into."""
+    d = LogDir(tmp_path)
+    d.write(10)
+    whole = d.line(11)
+    full = "".join(d.written) + whole
+    (d.logs / "a-copy.log").write_text(full[:-20])
+    (d.logs / "b-grown.log").write_text(full)
+    for f in d.logs.glob("*.log"):
+        os.utime(f, (LONG_AGO, LONG_AGO))
+    (d.logs / "access.log").unlink()
+    d.written.append(whole)
+    summary = d.ingest()
+    assert [f.status for f in summary.files] == ["ingested", "appended"]
+    assert d.stored_paths() == d.expected_paths() and _rejects(d.lake) == []
+
+
+def test_two_real_files_sharing_their_first_lines_are_both_read_whole(tmp_path):
+    """request-log-analyzer's decompression.log is rails_22.log with a typo in its last line, and neither
+    ends with a newline: each is one whole Rails request, whatever the files' age."""
+    real = Path(__file__).parents[2] / "shared/data/real/request_log_analyzer_fixtures"
+    for name in ("decompression.log", "rails_22.log"):
+        shutil.copy(real / name, tmp_path / name)  # fresh copies
+    summary = ingest(tmp_path / "lake", [str(tmp_path / "decompression.log"), str(tmp_path / "rails_22.log")])
+    assert [(f.status, f.lines_read, f.rejected) for f in summary.files] == [("ingested", 12, 0)] * 2
+    rows = Lake(tmp_path / "lake").sql("SELECT source_file, status, path FROM requests ORDER BY 1").fetchall()
+    assert [(Path(f).name, st, p) for f, st, p in rows] == [("decompression.log", 200, "/demo"),
+                                                             ("rails_22.log", 200, "/demo")]
+
+
 class RotationMachine(RuleBasedStateMachine):
     """Any sequence of appends, rotations, truncations and compressions."""
 

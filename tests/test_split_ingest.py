@@ -232,3 +232,24 @@ def test_small_files_go_as_one_task_and_store_what_a_local_run_stores(tmp_path):
     assert max(sizes) >= 4  # the small nginx files of one format went as one task
     assert per_file(split) == per_file(local)
     assert digest(Lake.of(tmp_path / "split")) == digest(Lake.of(tmp_path / "local"))
+
+
+def test_a_cut_copy_and_its_grown_file_in_one_distributed_run_store_each_line_once(tmp_path):
+    """One commit holds both files: the grown one replaces the cut copy's segment, which is not stored."""
+    real = (REAL / "elastic_apache_logs" / "apache_logs").read_text(errors="replace").splitlines(keepends=True)[:300]
+    full = "".join(real)
+    copy, grown = tmp_path / "a-copy.log", tmp_path / "b-grown.log"
+    copy.write_text(full[:-25])  # its last line cut, no newline
+    grown.write_text(full)
+    for f in (copy, grown):
+        os.utime(f, (OLD, OLD))
+    lake = new_lake(tmp_path / "lake")
+    summary = split_ingest(lake, [copy, grown], 8_000)
+    assert [f.status for f in summary.files] == ["ingested", "appended"]
+    assert "read again" in summary.files[1].message
+    the_lake = Lake.of(lake)
+    assert [s.path for s in the_lake.read_manifest().segments] == [str(grown)]
+    assert the_lake.sql("SELECT count(*) FROM requests").fetchall() == [(300,)]
+    assert the_lake.sql("SELECT count(*) FROM rejects").fetchall() == [(0,)]
+    on_disk = {str(p.relative_to(lake)) for p in lake.glob("requests/**/*.parquet")}
+    assert on_disk == set(the_lake.read_manifest().files("requests"))

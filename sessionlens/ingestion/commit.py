@@ -38,6 +38,7 @@ class Settled:
     folders: list[Path] = field(default_factory=list)
     markers: tuple[Path, str] | None = None
     result: FileResult | None = None
+    replaces: str = ""  # a segment this one reads again and takes the place of (see SegmentPlan)
 
 
 def settle(plan: SegmentPlan, results: list[UnitResult], summary: IngestSummary, allow_rejects: bool,
@@ -92,7 +93,7 @@ def settle(plan: SegmentPlan, results: list[UnitResult], summary: IngestSummary,
     segment.stored, segment.rejected = stored, rejected
     result.lines_read, result.stored, result.rejected = lines, stored, rejected
     summary.count_rejects(reasons)
-    return Settled(segment, [Path(r.folder) for r in results])
+    return Settled(segment, [Path(r.folder) for r in results], replaces=plan.replaces)
 
 
 def commit(lake: Lake, settled: list[Settled], summary: IngestSummary) -> None:
@@ -108,7 +109,13 @@ def commit(lake: Lake, settled: list[Settled], summary: IngestSummary) -> None:
             seg = s.segment
             ingest_markers(lake, summary, path, seg.path, fmt.removeprefix("markers:"), seg.prefix_hash,
                            seg.end_byte, s.result, seg.fingerprint)
-    lake.commit_segments([(s.segment, s.folders) for s in settled if not s.markers])
+    replaced = {s.replaces for s in settled if s.replaces}
+    for s in settled:
+        if s.segment.segment_id in replaced:  # planned in this run and read again by a later file
+            for folder in s.folders:
+                shutil.rmtree(folder, ignore_errors=True)
+    lake.commit_segments([(s.segment, s.folders) for s in settled
+                          if not s.markers and s.segment.segment_id not in replaced], replaces=replaced)
 
 
 def discard(plan: SegmentPlan, results: list[UnitResult]) -> None:

@@ -8,10 +8,11 @@ hash of its first line finds the candidates, and the hash of the content up
 to what a candidate covered proves the file continues it. Only what lies
 beyond is ingested, whatever the file is called or however it is packed.
 
-Only whole lines are taken from a live file: a last line without its
-newline in a file modified in the last five minutes (the logger is still
-writing it) is held back until it is complete. A compressed file, or one
-left alone for longer, is finished and its last line counts.
+A last line without its newline counts as it is, unless the file looks
+mid-write (see :mod:`.plan`). Should the file grow later, the byte after
+that line tells what happened: a newline (the line was whole: go on after
+it) or more of the line (it was cut: the segment that stored it is read
+again and replaced), so a line written in halves is stored once.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ class ContentScan:
         newlines: newlines in the whole content.
         hash_at: content hash at each checkpoint asked for (within the content).
         newlines_at: newlines before each checkpoint.
+        mid_line_at: the checkpoints that fall inside a line (the byte before
+            is not a newline), each with the byte after it (b"" at the end).
         full_hash: hash of the content up to ``complete_end``.
         total_hash: hash of the whole content, unfinished last line included.
         truncated: the compressed stream was cut short.
@@ -51,6 +54,7 @@ class ContentScan:
     newlines: int = 0
     hash_at: dict[int, str] = field(default_factory=dict)
     newlines_at: dict[int, int] = field(default_factory=dict)
+    mid_line_at: dict[int, bytes] = field(default_factory=dict)
     full_hash: str = ""
     total_hash: str = ""
     truncated: bool = False
@@ -114,12 +118,20 @@ def scan_content(path: Path, checkpoints: list[int] | None = None, split_every: 
                 pos = upto
                 scan.hash_at[fed] = h.hexdigest()
                 scan.newlines_at[fed] = scan.newlines
+                if 0 < upto < len(body) and body[upto - 1 : upto] != b"\n":
+                    scan.mid_line_at[fed] = body[upto : upto + 1]
             h.update(body[pos:])
             scan.newlines += body.count(b"\n", pos)
             fed += len(body) - pos
         scan.truncated = isinstance(stream, _Tolerant) and stream.truncated
     if 0 in (checkpoints or []):
         scan.hash_at[0], scan.newlines_at[0] = xxhash.xxh3_128().hexdigest(), 0
+    for mark in marks:  # inside the unfinished last line: an earlier ingest stopped there too
+        if fed < mark <= fed + len(carry):
+            at = h.copy()
+            at.update(carry[: mark - fed])
+            scan.hash_at[mark], scan.newlines_at[mark] = at.hexdigest(), scan.newlines
+            scan.mid_line_at[mark] = carry[mark - fed : mark - fed + 1]
     scan.complete_end = fed
     scan.size = fed + len(carry)
     scan.full_hash = h.hexdigest()

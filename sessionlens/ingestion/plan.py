@@ -23,6 +23,7 @@ from pathlib import Path
 import xxhash
 
 from ..changes.markers import detect_marker_format
+from ..errors import FormatError
 from ..lake import manifest as lake_manifest
 from ..lake.store import Lake, Manifest, Segment
 from .containers import detect_wrapper, unwrap
@@ -36,8 +37,10 @@ from .paths import NOT_LOGS, file_year
 from .reader import compression_of, count_lines, head_lines
 from .summary import FileResult, IngestSummary
 
-# A file modified this recently may be mid-write: its unfinished last line waits.
+# A file modified this recently may be mid-write: its unfinished last line waits
+# unless it reads as a whole record (see Planner.plan).
 LIVE_SECONDS = 300
+TAIL_LOOK_BYTES = 1 << 16  # how much of an unfinished last line is judged
 # Formats with exactly one record per line and no state carried between
 # lines (no header, no year inferred across records, no fields guessed
 # from the first lines): a range of such a file parses the same on its own.
@@ -121,6 +124,9 @@ class SegmentPlan:
         warnings: the file's own warnings (a held-back last line ...).
         continues: the id of a segment planned earlier in this run that this
             one continues ('' if none): it cannot be stored without it.
+        replaces: the id of a segment whose last line was stored without its
+            newline and has since grown: this one reads its lines again and
+            takes its place in the same commit ('' if none).
         scratch: private copies made while planning, removed after the parse.
         named: the user named the file (not found in a directory): a file
             refused for its rejects fails the run rather than being skipped.
@@ -137,6 +143,7 @@ class SegmentPlan:
     scratch: Path | None = None
     named: bool = True
     markers: tuple[Path, str] | None = None
+    replaces: str = ""
 
 
 @dataclass
@@ -185,13 +192,23 @@ class Planner:
                             fingerprint=fingerprint)
         covered = max((s for s in candidates if scan.hash_at.get(s.end_byte) == s.prefix_hash),
                       key=lambda s: s.end_byte, default=None)
-        start_byte = covered.end_byte if covered else 0
-        # A file written to in the last minutes may be mid-line: its unfinished
-        # last line waits for its newline. A compressed (rotated) file or an
-        # older one is finished, and its last line counts; a cut compressed
-        # file is not, and its cut line waits for the whole file.
-        live = not compressed and time.time() - path.stat().st_mtime < LIVE_SECONDS
-        end_byte = scan.size if (final or not (live or scan.truncated)) else scan.complete_end
+        start_byte, before, replaces = covered.end_byte if covered else 0, 0, None
+        if covered:
+            before = scan.newlines_at[start_byte]
+            after = scan.mid_line_at.get(start_byte)
+            if after == b"\n":  # its last line was whole after all: go on after the newline
+                start_byte, before = start_byte + 1, before + 1
+            elif after:  # its last line was cut: read that segment again, and replace it
+                replaces = covered
+                start_byte, before = covered.start_byte, covered.first_line - 1
+        # A cut compressed file's cut line waits for the whole file. A last line
+        # without its newline otherwise counts, unless the file was written to
+        # in the last minutes and the line is not a whole record of its format
+        # (the logger is most likely still writing it): then it waits.
+        held = not final and scan.partial_tail and (
+            scan.truncated or (not compressed and time.time() - path.stat().st_mtime < LIVE_SECONDS
+                               and not self._whole_record(path, scan, start_byte, covered is None)))
+        end_byte = scan.complete_end if held else scan.size
         end_hash = scan.total_hash if end_byte == scan.size else scan.full_hash
         warnings: list[IngestWarning] = []
         if end_byte < scan.size:
@@ -205,7 +222,7 @@ class Planner:
                 "the compressed file is cut short: its lines up to the cut were read; the complete file "
                 "will add only the rest", 0, "ingest the complete file when it is there"))
         result.warnings = [w.as_dict() for w in warnings]
-        if end_byte <= start_byte or manifest.find_hash(end_hash):
+        if end_byte <= (replaces.end_byte if replaces else start_byte) or manifest.find_hash(end_hash):
             result.status = "skipped"
             result.message = ("already ingested (`sessionlens forget` it to read it again)"
                               if scan.size <= start_byte or end_byte == scan.size
@@ -219,12 +236,13 @@ class Planner:
                                   format=f"markers:{marker_format}", stored=0, rejected=0)
                 self.planned.append(segment)
                 return SegmentPlan(segment, result, None, [], warnings, named=named, markers=(path, marker_format))
-        before = scan.newlines_at.get(start_byte, 0) if covered else 0
         first_line = before + 1
         lines = scan.newlines - before + (end_byte > scan.complete_end)
         if covered:
             result.status = "appended"
             result.message = f"continues {Path(covered.path).name} from line {first_line:,}"
+            if replaces:
+                result.message += " (its last line had no newline and was cut: read again from there)"
         segment_id = xxhash.xxh3_64_hexdigest(f"{end_hash}:{start_byte}".encode())
         whole = start_byte == 0 and end_byte == scan.size
         head = head_lines(path, start_byte=start_byte)
@@ -258,7 +276,25 @@ class Planner:
                  for i, (a, b, line, n) in enumerate(cuts)]
         self.planned.append(segment)
         return SegmentPlan(segment, result, parser, units, warnings, scratch=scratch, named=named,
-                           continues=covered.segment_id if covered and any(covered is s for s in self.planned) else "")
+                           continues=covered.segment_id if covered and any(covered is s for s in self.planned) else "",
+                           replaces=replaces.segment_id if replaces else "")
+
+    def _whole_record(self, path: Path, scan: ContentScan, start_byte: int, whole_file: bool) -> bool:
+        """Whether the file's last line (no newline yet) reads as a whole record of the file's format.
+
+        A marker file counts as whole (its own reader judges each record).
+        Undecided (no format found, a container's wrapper) is not whole.
+        """
+        if whole_file and self.parser is None and detect_marker_format(path):
+            return True
+        with open(path, "rb") as fh:
+            fh.seek(scan.complete_end)
+            tail = fh.read(min(scan.size - scan.complete_end, TAIL_LOOK_BYTES)).decode("utf-8", "replace")
+        try:
+            parser = self.parser or detect(head_lines(path, start_byte=start_byte), None, self._last_format)
+        except FormatError:  # no format explains the head: undecided
+            return False
+        return parser.detect_score([tail.rstrip("\r")]) >= 1
 
     def _committed(self) -> Manifest:
         """The lake's manifest, read again only when a commit has replaced it (a run of many files reads it once)."""

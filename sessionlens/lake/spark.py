@@ -26,6 +26,7 @@ import datetime as dt
 import os
 import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
@@ -54,6 +55,8 @@ DEFAULT_CONF = {
 T = TypeVar("T")
 R = TypeVar("R")
 PROGRESS_SECONDS = 0.5  # how often a running job's finished tasks are counted
+STOP_SECONDS = 60  # how long a failed job's other tasks are waited for
+KILL_GRACE_SECONDS = 2  # PySpark's default spark.python.task.killTimeout: a cancelled worker may write until then
 # The lake's column types (lake/schema.py, DuckDB's names) in Spark's terms.
 _SPARK_TYPES = {"TIMESTAMPTZ": "TIMESTAMP", "DATE": "DATE", "VARCHAR": "STRING", "SMALLINT": "SMALLINT",
                 "INTEGER": "INT", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "BOOLEAN": "BOOLEAN"}
@@ -184,6 +187,7 @@ def run_tasks(session: SparkSession, fn: Callable[[Iterable[T]], list[R]], items
     try:
         out = sc.parallelize(list(items), len(items)).mapPartitions(fn).collect()
     except Exception as exc:  # Py4J's and PySpark's errors alike: the job failed
+        _stop(sc, group)
         raise EngineError(f"{description}: a Spark task failed: {redact(_task_failure(exc))}") from None
     finally:
         done.set()
@@ -193,6 +197,29 @@ def run_tasks(session: SparkSession, fn: Callable[[Iterable[T]], list[R]], items
     if progress is not None:
         progress(len(items), len(items))
     return out
+
+
+def _stop(sc: Any, group: str) -> None:
+    """Cancels a failed job's other tasks and waits (bounded) until none runs.
+
+    A failed job's other tasks keep running for a while; one still writing
+    when the caller removes the run's staging folder would leave files there.
+    A killed task's Python worker is given PySpark's kill timeout on top.
+    """
+    sc.cancelJobGroup(group)
+    tracker = sc.statusTracker()
+    deadline = time.monotonic() + STOP_SECONDS
+    while time.monotonic() < deadline:
+        active = 0
+        for job in tracker.getJobIdsForGroup(group):
+            info = tracker.getJobInfo(job)
+            for stage in (info.stageIds if info else []):
+                stage_info = tracker.getStageInfo(stage)
+                active += stage_info.numActiveTasks if stage_info else 0
+        if not active:
+            break
+        time.sleep(0.1)
+    time.sleep(KILL_GRACE_SECONDS)
 
 
 def _watch(sc: Any, group: str, total: int, progress: Callable[[int, int], None], done: threading.Event) -> None:

@@ -267,12 +267,15 @@ class Lake:
         self.commit_segments([(segment, [staged] if staged is not None else [])])
         return segment
 
-    def commit_segments(self, items: Collection[tuple[Segment, Collection[Path]]]) -> None:
+    def commit_segments(self, items: Collection[tuple[Segment, Collection[Path]]],
+                        replaces: Collection[str] = ()) -> None:
         """Publishes several segments, each from one or more staged folders, in one manifest commit.
 
         As :meth:`commit_segment` for each segment (its ``parts`` are filled
         in and ``ingested_at`` set where empty), but readers see all of them
-        appear at once. Nothing is committed for no items.
+        appear at once. Nothing is committed for no items. The segments
+        ``replaces`` names leave the manifest in the same commit (their rows
+        are read again by the new ones); their files are deleted after it.
 
         Raises:
             LakeError: the lock is not held.
@@ -289,11 +292,14 @@ class Lake:
             segment.parts = {t: p for t, p in parts.items() if p} if folders else segment.parts
             segment.ingested_at = segment.ingested_at or stamp
         manifest = self.read_manifest()
+        gone = [s for s in manifest.segments if s.segment_id in replaces]
+        manifest.segments = [s for s in manifest.segments if s.segment_id not in replaces]
         manifest.segments.extend(segment for segment, _ in items)
         self.write_manifest(manifest)
         for _, folders in items:
             for folder in folders:
                 shutil.rmtree(folder, ignore_errors=True)
+        self._delete_parts(gone)
 
     def drop_segments(self, segment_ids: Collection[str]) -> list[Segment]:
         """Takes segments out of the lake in one commit, then deletes their files.
@@ -318,11 +324,15 @@ class Lake:
             return []
         manifest.segments = [s for s in manifest.segments if s.segment_id not in wanted]
         self.write_manifest(manifest)  # the atomic step: from here on the data is gone for readers
-        for seg in gone:
+        self._delete_parts(gone)
+        return gone
+
+    def _delete_parts(self, segments: Collection[Segment]) -> None:
+        """Deletes the files of segments no longer in the manifest."""
+        for seg in segments:
             for parts in seg.parts.values():
                 for part in parts:
                     (self.root / part).unlink(missing_ok=True)
-        return gone
 
     def _require_lock(self, what: str) -> None:
         if self._lock is None:
