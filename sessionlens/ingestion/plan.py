@@ -16,14 +16,12 @@ rotated file and its grown successor) plans each line once.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import xxhash
 
 from ..changes.markers import detect_marker_format
-from ..errors import FormatError
 from ..lake import manifest as lake_manifest
 from ..lake.store import Lake, Manifest, Segment
 from .containers import detect_wrapper, unwrap
@@ -36,11 +34,8 @@ from .options import FieldOptions
 from .paths import NOT_LOGS, file_year
 from .reader import compression_of, count_lines, head_lines
 from .summary import FileResult, IngestSummary
+from .tail import held_back, resume
 
-# A file modified this recently may be mid-write: its unfinished last line waits
-# unless it reads as a whole record (see Planner.plan).
-LIVE_SECONDS = 300
-TAIL_LOOK_BYTES = 1 << 16  # how much of an unfinished last line is judged
 # Formats with exactly one record per line and no state carried between
 # lines (no header, no year inferred across records, no fields guessed
 # from the first lines): a range of such a file parses the same on its own.
@@ -192,22 +187,10 @@ class Planner:
                             fingerprint=fingerprint)
         covered = max((s for s in candidates if scan.hash_at.get(s.end_byte) == s.prefix_hash),
                       key=lambda s: s.end_byte, default=None)
-        start_byte, before, replaces = covered.end_byte if covered else 0, 0, None
-        if covered:
-            before = scan.newlines_at[start_byte]
-            after = scan.mid_line_at.get(start_byte)
-            if after == b"\n":  # its last line was whole after all: go on after the newline
-                start_byte, before = start_byte + 1, before + 1
-            elif after:  # its last line was cut: read that segment again, and replace it
-                replaces = covered
-                start_byte, before = covered.start_byte, covered.first_line - 1
-        # A cut compressed file's cut line waits for the whole file. A last line
-        # without its newline otherwise counts, unless the file was written to
-        # in the last minutes and the line is not a whole record of its format
-        # (the logger is most likely still writing it): then it waits.
-        held = not final and scan.partial_tail and (
-            scan.truncated or (not compressed and time.time() - path.stat().st_mtime < LIVE_SECONDS
-                               and not self._whole_record(path, scan, start_byte, covered is None)))
+        start = resume(covered, scan)  # see module tail: a last line stored without its newline
+        start_byte, before, replaces = start.start_byte, start.before, start.replaces
+        held = held_back(path, scan, final=final, compressed=compressed, parser=self.parser, start_byte=start_byte,
+                         hint=self._last_format, whole_file=covered is None)
         end_byte = scan.complete_end if held else scan.size
         end_hash = scan.total_hash if end_byte == scan.size else scan.full_hash
         warnings: list[IngestWarning] = []
@@ -278,23 +261,6 @@ class Planner:
         return SegmentPlan(segment, result, parser, units, warnings, scratch=scratch, named=named,
                            continues=covered.segment_id if covered and any(covered is s for s in self.planned) else "",
                            replaces=replaces.segment_id if replaces else "")
-
-    def _whole_record(self, path: Path, scan: ContentScan, start_byte: int, whole_file: bool) -> bool:
-        """Whether the file's last line (no newline yet) reads as a whole record of the file's format.
-
-        A marker file counts as whole (its own reader judges each record).
-        Undecided (no format found, a container's wrapper) is not whole.
-        """
-        if whole_file and self.parser is None and detect_marker_format(path):
-            return True
-        with open(path, "rb") as fh:
-            fh.seek(scan.complete_end)
-            tail = fh.read(min(scan.size - scan.complete_end, TAIL_LOOK_BYTES)).decode("utf-8", "replace")
-        try:
-            parser = self.parser or detect(head_lines(path, start_byte=start_byte), None, self._last_format)
-        except FormatError:  # no format explains the head: undecided
-            return False
-        return parser.detect_score([tail.rstrip("\r")]) >= 1
 
     def _committed(self) -> Manifest:
         """The lake's manifest, read again only when a commit has replaced it (a run of many files reads it once)."""

@@ -1,0 +1,103 @@
+"""A file's last line without its newline: counted, held back, or read again.
+
+Log dumps and test fixtures often end without a newline, so such a line is
+simply the last line. It waits only when the file looks mid-write: written
+to in the last minutes, with a last line that is not a whole record of the
+file's format (half an access-log line, half a JSON object). A compressed
+file cut short waits for the whole file.
+
+A line counted without its newline may still have been cut. When the file
+grows, the byte after it decides (:func:`resume`): a newline means the line
+was whole, and reading goes on after it; more text means it was cut, and
+the segment that stored it is read again and replaced in the same commit.
+Either way a line written in halves is stored once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..changes.markers import detect_marker_format
+from ..errors import FormatError
+from ..lake.store import Segment
+from .formats import detect
+from .formats.base import Parser
+from .identity import ContentScan
+from .reader import head_lines
+
+# A file modified this recently may be mid-write: its unfinished last line
+# waits, unless it reads as a whole record.
+LIVE_SECONDS = 300
+TAIL_LOOK_BYTES = 1 << 16  # how much of an unfinished last line is judged
+
+
+@dataclass
+class Resume:
+    """Where reading a file starts, given the segment it continues.
+
+    Attributes:
+        start_byte: the first byte to read.
+        before: newlines before it (its line is ``before + 1``).
+        replaces: the continued segment when its cut last line is read again.
+    """
+
+    start_byte: int = 0
+    before: int = 0
+    replaces: Segment | None = None
+
+
+def resume(covered: Segment | None, scan: ContentScan) -> Resume:
+    """Where to start reading a file whose content up to ``covered.end_byte`` is stored (None: nothing is)."""
+    if covered is None:
+        return Resume()
+    at = covered.end_byte
+    after = scan.mid_line_at.get(at)
+    if after == b"\n":  # its last line was whole after all: go on after the newline
+        return Resume(at + 1, scan.newlines_at[at] + 1)
+    if after:  # its last line was cut: read that segment again, and replace it
+        return Resume(covered.start_byte, covered.first_line - 1, covered)
+    return Resume(at, scan.newlines_at[at])
+
+
+def held_back(path: Path, scan: ContentScan, *, final: bool, compressed: bool, parser: Parser | None,
+              start_byte: int, hint: str | None, whole_file: bool) -> bool:
+    """Whether the file's last line (no newline yet) waits for the rest.
+
+    Args:
+        path: the file.
+        scan: its content scan.
+        final: the input is complete (stdin): nothing waits.
+        compressed: the file is compressed (rotated: finished, unless cut short).
+        parser: the format the user asked for (None: detected here if needed).
+        start_byte / hint: where the new lines start, and the last format
+            seen, for detection.
+        whole_file: nothing of the file is stored yet (it may be a marker file).
+    """
+    if final or not scan.partial_tail:
+        return False
+    if scan.truncated:
+        return True
+    if compressed or time.time() - path.stat().st_mtime >= LIVE_SECONDS:
+        return False
+    return not _whole_record(path, scan, parser, start_byte, hint, whole_file)
+
+
+def _whole_record(path: Path, scan: ContentScan, parser: Parser | None, start_byte: int, hint: str | None,
+                  whole_file: bool) -> bool:
+    """Whether the last line reads as a whole record of the file's format.
+
+    A marker file counts as whole (its own reader judges each record).
+    Undecided (no format explains the head, a container's wrapper) is not whole.
+    """
+    if whole_file and parser is None and detect_marker_format(path):
+        return True
+    with open(path, "rb") as fh:
+        fh.seek(scan.complete_end)
+        tail = fh.read(min(scan.size - scan.complete_end, TAIL_LOOK_BYTES)).decode("utf-8", "replace")
+    try:
+        parser = parser or detect(head_lines(path, start_byte=start_byte), None, hint)
+    except FormatError:
+        return False
+    return parser.detect_score([tail.rstrip("\r")]) >= 1
