@@ -213,3 +213,20 @@ def test_a_group_never_holds_files_open(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads(out.stdout)
     assert (summary["files"], summary["stored"], summary["rejected"]) == (1500, 3000, 0)
+
+
+@pytest.mark.parametrize("name", ["a[1].log", "a?.log", "*.log", "a{1,2}.log"])
+def test_a_file_named_like_a_glob_pattern_is_read_and_no_other(tmp_path, name):
+    """DuckDB reads a path as a pattern: `a[1].log` would read `a1.log` (here with as many lines)."""
+    real = (REAL / "elastic_apache_logs" / "apache_logs").read_text(errors="replace").splitlines(keepends=True)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a1.log").write_text("".join(real[100:150]))  # what the pattern would match
+    (logs / name).write_text("".join(real[:50]))
+    for each in ("alone", "folder"):
+        lake = tmp_path / f"lake-{each}"
+        summary = ingest(lake, [str(logs / name)] if each == "alone" else [str(logs)])
+        assert summary.stored == 50 + 50 * (each == "folder")
+        rows = Lake(lake).sql("SELECT source_file, min(ts), count(*) FROM requests GROUP BY 1 ORDER BY 1").fetchall()
+        mine = [(n, str(t), c) for f, t, c in rows if (n := Path(f).name) == name]
+        assert mine == [(name, "2015-05-17 10:05:00+00:00", 50)]

@@ -31,15 +31,13 @@ from .formats.base import Batch, FallBack, FileJob
 from .formats.quote_split import csv_options_sql
 from .options import FieldOptions
 from .plan import SegmentPlan, Unit, UnitResult
-from .reader import compression_of, holds_byte
+from .reader import GLOB_CHARS, compression_of, holds_byte
 from .rules import RuleSet
 from .staging import SIGNALS, BatchWriter
 
 GROUP_FILE_BYTES = 8 << 20  # a file up to this size may join a group
 GROUP_BYTES = 512 << 20  # a group holds up to this many bytes ...
 GROUP_FILES = 2_000  # ... and this many files
-# DuckDB's read_csv takes a path as a glob pattern: such a file could read another.
-GLOB_CHARS = "*?[{"
 
 
 def groupable(plan: SegmentPlan, final: bool = False) -> bool:

@@ -63,7 +63,8 @@ def to_spark(text: str, params: Mapping[str, Any] | None = None) -> str:
 
 
 @lru_cache(maxsize=None)
-def _parse(text: str) -> exp.Expression:
+def parse_duckdb(text: str) -> exp.Expression:
+    """A DuckDB query's syntax tree (QueryError when sqlglot cannot read it)."""
     try:
         return exp.maybe_parse(text, dialect="duckdb")
     except sqlglot.errors.ParseError as exc:
@@ -74,7 +75,7 @@ def _parse(text: str) -> exp.Expression:
 def _frame_parameters(text: str) -> frozenset[str]:
     """The parameters a query uses in a window frame's bounds."""
     names: set[str] = set()
-    for spec in _parse(text).find_all(exp.WindowSpec):
+    for spec in parse_duckdb(text).find_all(exp.WindowSpec):
         for bound in (spec.args.get("start"), spec.args.get("end")):
             if isinstance(bound, exp.Expression):
                 names.update(p.name for p in bound.find_all(exp.Placeholder))
@@ -84,7 +85,7 @@ def _frame_parameters(text: str) -> frozenset[str]:
 @lru_cache(maxsize=None)
 def _translate(text: str, inline: tuple[tuple[str, int], ...]) -> str:
     values = dict(inline)
-    tree = _parse(text).copy()
+    tree = parse_duckdb(text).copy()
     for placeholder in list(tree.find_all(exp.Placeholder)):
         if placeholder.name in values and placeholder.find_ancestor(exp.WindowSpec):
             placeholder.replace(exp.Literal.number(values[placeholder.name]))
@@ -113,7 +114,7 @@ def _unix_micros(value: exp.Expression) -> exp.Expression:
     return exp.Anonymous(this="UNIX_MICROS", expressions=[value.copy()])
 
 
-def _micros(width: exp.Expression) -> exp.Expression:
+def bucket_width_micros(width: exp.Expression) -> exp.Expression:
     """A DuckDB interval expression as a number of microseconds (a SQL expression)."""
     if isinstance(width, exp.Interval):
         unit = width.unit.name.upper().removesuffix("S") if width.unit else ""
@@ -122,7 +123,9 @@ def _micros(width: exp.Expression) -> exp.Expression:
         return exp.Literal.number(int(float(width.this.name) * _MICROS[unit]))
     if isinstance(width, exp.Anonymous) and width.name.upper() in _INTERVAL_FUNCTIONS:
         factor = exp.Literal.number(_INTERVAL_FUNCTIONS[width.name.upper()])
-        return exp.Mul(this=exp.Paren(this=width.expressions[0].copy()), expression=factor)
+        # BIGINT first: an hour in microseconds overflows INTEGER (an error in DuckDB and in ANSI Spark)
+        return exp.Mul(this=exp.cast(exp.Paren(this=width.expressions[0].copy()), exp.DataType.build("bigint")),
+                       expression=factor)
     raise QueryError(f"cannot translate the bucket width {width.sql('duckdb')} to Spark SQL")
 
 
@@ -132,7 +135,7 @@ def _time_bucket(node: exp.DateBin) -> exp.Expression:
     ``ts - pmod(ts - origin, width)``: pmod is never negative, so a time
     before the origin falls into the bucket below it, as in DuckDB.
     """
-    width = _micros(node.this)
+    width = bucket_width_micros(node.this)
     origin = node.args.get("unit")
     if origin is None:
         origin = exp.cast(exp.Literal.string(DEFAULT_ORIGIN), exp.DataType.build("timestamp"))

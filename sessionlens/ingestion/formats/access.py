@@ -20,7 +20,7 @@ import duckdb
 from ...sqltext import literal, literal_list
 from ..lines import iter_lines
 from ..normalise import complete_raw, normalise_sql
-from ..reader import compression_of, holds_byte
+from ..reader import compression_of, holds_byte, literal_path
 from ..rules import RuleSet
 from .base import Batch, FallBack, FileJob, Parser, Sample
 from .fields import access_raw_sql
@@ -154,15 +154,16 @@ class AccessLogParser(Parser):
         assert split is not None
         con.execute("DROP TABLE IF EXISTS reject_errors; DROP TABLE IF EXISTS reject_scans")
         compression = compression_of(job.path)  # by content: DuckDB's 'auto' goes by the file name
-        csv = f"read_csv({literal(job.path)}, {csv_options_sql(split)}, compression={literal(compression)})"
-        select = self.split_select(job, "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)")
-        con.execute(f"CREATE OR REPLACE TEMP VIEW fast_good AS SELECT {select} FROM "
-                    f"(SELECT *, {split.tokens_select()} FROM {csv})")
-        # Written straight to Parquet in one parallel scan, the lines that
-        # split as the template does and hold valid values; the others are
-        # found below and parsed again by the regex.
-        batch = Batch(relation="fast_good", direct=True)
-        yield batch
+        with literal_path(job.path) as readable:  # `a[1].log` must not read `a1.log`
+            csv = f"read_csv({literal(readable)}, {csv_options_sql(split)}, compression={literal(compression)})"
+            select = self.split_select(job, "CAST(NULL AS BIGINT)", "CAST(NULL AS VARCHAR)")
+            con.execute(f"CREATE OR REPLACE TEMP VIEW fast_good AS SELECT {select} FROM "
+                        f"(SELECT *, {split.tokens_select()} FROM {csv})")
+            # Written straight to Parquet in one parallel scan, the lines that
+            # split as the template does and hold valid values; the others are
+            # found below and parsed again by the regex.
+            batch = Batch(relation="fast_good", direct=True)
+            yield batch
         yield from self.rescue_batches(con, job, batch.stored, "reject_errors")
 
     def rescue_batches(self, con: duckdb.DuckDBPyConnection, job: FileJob, stored: int,
