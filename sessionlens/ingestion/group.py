@@ -31,7 +31,7 @@ from .formats.base import Batch, FallBack, FileJob
 from .formats.quote_split import csv_options_sql
 from .options import FieldOptions
 from .plan import SegmentPlan, Unit, UnitResult
-from .reader import GLOB_CHARS, compression_of, holds_byte
+from .reader import GLOB_CHARS, compression_of
 from .rules import RuleSet
 from .staging import SIGNALS, BatchWriter
 
@@ -233,8 +233,8 @@ def group_rescue(parser: AccessLogParser, con: duckdb.DuckDBPyConnection, jobs: 
         "SELECT _unit, count(*) FILTER (WHERE rtrim(line, chr(13)) <> ''), bool_and(exact) "
         "FROM group_rescue GROUP BY 1").fetchall()}
     # As rescue_batches decides for one file: every unstored line a reader reject, numbered exactly.
-    simple = [u for u in units if u in found and found[u][1] and found[u][0] + stored.get(u, 0) == jobs[u].lines
-              and not holds_byte(jobs[u].path, b"\r")]
+    simple = [u for u in units if u in found
+              and parser.rejects_cover(jobs[u], found[u][1], stored.get(u, 0), found[u][0])]
     if not simple:
         return None, []
     con.execute("DELETE FROM group_rescue WHERE _unit NOT IN (SELECT unnest($units))", {"units": simple})

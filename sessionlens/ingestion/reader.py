@@ -7,6 +7,7 @@ the block size whatever the file size.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import shutil
@@ -199,8 +200,18 @@ def literal_path(path: Path) -> Iterator[Path]:
 
 
 def holds_byte(path: Path, byte: bytes) -> bool:
-    """Whether the (decompressed) file holds ``byte`` anywhere; stops at the first."""
-    with open_decompressed(path) as fh:
+    """Whether the (decompressed) file holds ``byte`` anywhere; stops at the first.
+
+    Asked again of the same unchanged file (same size and time), the answer
+    is remembered rather than read again.
+    """
+    st = os.stat(path)
+    return _holds_byte(str(path), st.st_size, st.st_mtime_ns, st.st_ino, byte)
+
+
+@functools.lru_cache(maxsize=256)
+def _holds_byte(path: str, size: int, mtime_ns: int, inode: int, byte: bytes) -> bool:
+    with open_decompressed(Path(path)) as fh:
         while block := fh.read(BLOCK):
             if byte in block:
                 return True

@@ -187,15 +187,12 @@ class AccessLogParser(Parser):
             FROM {rejects} GROUP BY line""",
             {"offset": job.first_line - 1},
         )
-        rescued, exact = con.execute(
+        rescued, parts_only = con.execute(
             "SELECT count(*) FILTER (WHERE rtrim(line, chr(13)) <> ''), coalesce(bool_and(exact), true) FROM rescue"
         ).fetchall()[0]
-        # DuckDB numbers lines exactly unless a carriage return ends one
-        # (it then counts two), and gives their text unless it is not UTF-8.
-        exact = exact and not holds_byte(job.path, b"\r")
-        if exact and stored + rescued == job.lines:
+        if self.rejects_cover(job, parts_only, stored, rescued):
             job.no_blank_lines()
-        elif not exact or stored + rescued + len(job.blank_lines()) != job.lines:
+        elif not self.rejects_exact(job, parts_only) or stored + rescued + len(job.blank_lines()) != job.lines:
             # Some lines split well but hold a value the store refuses (an
             # unreadable time, a status out of range ...), or the reader's
             # numbers or text cannot be trusted: find the lines by number.
@@ -203,6 +200,22 @@ class AccessLogParser(Parser):
             return
         if rescued:
             yield self.regex_batch(con, "rescue", job)
+
+    @staticmethod
+    def rejects_exact(job: FileJob, parts_only: bool) -> bool:
+        """Whether the CSV reader's rejects are the file's odd lines with their true numbers and text.
+
+        They are when every reject is a part-count error (``parts_only``)
+        and no carriage return is in the file: DuckDB counts a CR-ended line
+        as two, and keeps no text for a line that is not UTF-8 (a decoding
+        error, not a part count).
+        """
+        return parts_only and not holds_byte(job.path, b"\r")
+
+    @classmethod
+    def rejects_cover(cls, job: FileJob, parts_only: bool, stored: int, rescued: int) -> bool:
+        """Whether the reader's rejects are *all* the lines it did not store (and none is blank)."""
+        return stored + rescued == job.lines and cls.rejects_exact(job, parts_only)
 
     def _odd_lines(self, con: duckdb.DuckDBPyConnection, job: FileJob, stored: int) -> Iterator[Batch]:
         """The lines the fast path did not store, found by number in one pass, parsed by the regex.
