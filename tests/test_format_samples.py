@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sessionlens.ingestion.formats import load_specs
+from sessionlens.privacy import KEY_FILE
 
 from .conftest import check_expect, ingest_text, rows
 
@@ -30,3 +31,29 @@ def test_sample_parses_to_expected_values(tmp_path, fmt, index, sample, headers)
     stored = rows(lake, "requests") + rows(lake, "events")
     assert len(stored) == 1
     assert check_expect(lake, stored[0], sample.expect) == []
+
+
+# every sample with its format detected; each format's first sample also named (the judge then skips detection)
+FRESH = [(*c, False) for c in CASES] + [(*c, True) for c in CASES if c[1] == 0]
+
+
+@pytest.mark.parametrize("fmt,index,sample,headers,named", FRESH,
+                         ids=[f"{c[0]}-{c[1]}-{'named' if c[4] else 'detected'}" for c in FRESH])
+def test_a_fresh_sample_without_its_final_newline_is_read_whole(tmp_path, fmt, index, sample, headers, named):
+    """Dumps and fixtures often end without a newline: a just-written file's last record still counts
+    (it reads as a whole record of its format), and stores what the same text with its newline stores."""
+    kwargs = {"fmt": fmt} if named else {}
+    for side in ("without", "with"):  # one hashing key for both lakes, so their hashed columns compare
+        (tmp_path / side / "lake").mkdir(parents=True)
+        (tmp_path / side / "lake" / KEY_FILE).write_text("0123456789abcdef" * 4)
+    lake, summary = ingest_text(tmp_path / "without", sample.line.rstrip("\n"), **kwargs)
+    assert not [w for w in summary.as_dict()["warnings"] if "newline" in w["what"]]
+    assert summary.lines_read == len(sample.line.splitlines())
+    assert summary.stored == summary.lines_read - headers
+    whole, _ = ingest_text(tmp_path / "with", sample.line.rstrip("\n") + "\n", **kwargs)
+    ours = ("file_id", "source_file", "line_no")
+    stored = [{k: v for k, v in row.items() if k not in ours} for row in rows(lake, "requests") + rows(lake, "events")]
+    assert stored == [{k: v for k, v in row.items() if k not in ours}
+                      for row in rows(whole, "requests") + rows(whole, "events")]
+    if named:
+        assert check_expect(lake, (rows(lake, "requests") + rows(lake, "events"))[0], sample.expect) == []

@@ -30,8 +30,9 @@ from .formats.access import AccessLogParser
 from .formats.base import Batch, FallBack, FileJob
 from .formats.quote_split import csv_options_sql
 from .options import FieldOptions
+from .paths import GLOB_CHARS
 from .plan import SegmentPlan, Unit, UnitResult
-from .reader import GLOB_CHARS, compression_of
+from .reader import compression_of
 from .rules import RuleSet
 from .staging import SIGNALS, BatchWriter
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import os
+import shutil
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 from ..errors import InputError
+
+# DuckDB's file readers take a path as a glob pattern: `a[1].log` reads `a1.log`.
+GLOB_CHARS = "*?[{"
 
 STDIN_LABEL = "<stdin>"
 
@@ -55,3 +62,22 @@ def expand_inputs(paths: Iterable[str], exclude: Iterable[Path] = ()) -> list[tu
 def file_year(path: Path) -> int:
     """The year of a file's last modification: the year of its year-less times."""
     return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).year
+
+
+@contextlib.contextmanager
+def literal_path(path: Path) -> Iterator[Path]:
+    """A name under which DuckDB's readers find exactly ``path``, not the files its glob characters match.
+
+    A path without ``*?[{`` is its own name; another gets a symlink of a
+    plain name in a private folder, removed afterwards.
+    """
+    if not any(c in str(path) for c in GLOB_CHARS):
+        yield path
+        return
+    folder = tempfile.mkdtemp(prefix="sessionlens-link-")
+    link = Path(folder) / "input"  # callers pass the compression, found by content
+    try:
+        os.symlink(os.path.abspath(path), link)
+        yield link
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

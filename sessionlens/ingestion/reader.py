@@ -6,13 +6,11 @@ the block size whatever the file size.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import os
 import shutil
 import sys
-import tempfile
 import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -24,8 +22,6 @@ from ..errors import InputError
 BLOCK = 8 << 20  # bytes read at a time when hashing and counting
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-# DuckDB's file readers take a path as a glob pattern: `a[1].log` reads `a1.log`.
-GLOB_CHARS = "*?[{"
 
 
 def compression_of(path: Path) -> str:
@@ -178,25 +174,6 @@ def count_lines(path: Path, start_byte: int = 0, first_line: int = 1,
     if tail_len:
         lines += 1  # a final line with no newline is still a line
     return lines, sorted(set(blanks))
-
-
-@contextlib.contextmanager
-def literal_path(path: Path) -> Iterator[Path]:
-    """A name under which DuckDB's readers find exactly ``path``, not the files its glob characters match.
-
-    A path without ``*?[{`` is its own name; another gets a symlink of a
-    plain name in a private folder, removed afterwards.
-    """
-    if not any(c in str(path) for c in GLOB_CHARS):
-        yield path
-        return
-    folder = tempfile.mkdtemp(prefix="sessionlens-link-")
-    link = Path(folder) / "input"  # callers pass the compression, found by content
-    try:
-        os.symlink(os.path.abspath(path), link)
-        yield link
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 def holds_byte(path: Path, byte: bytes) -> bool:

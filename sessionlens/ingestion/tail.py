@@ -30,7 +30,8 @@ from .reader import head_lines
 # A file modified this recently may be mid-write: its unfinished last line
 # waits, unless it reads as a whole record.
 LIVE_SECONDS = 300
-TAIL_LOOK_BYTES = 1 << 16  # how much of an unfinished last line is judged
+TAIL_LOOK_BYTES = 1 << 16  # how much of an unfinished last line, and of the lines before it, is judged
+CONTEXT_LINES = 20  # the lines before it that it is judged with
 
 
 @dataclass
@@ -88,16 +89,33 @@ def _whole_record(path: Path, scan: ContentScan, parser: Parser | None, start_by
                   whole_file: bool) -> bool:
     """Whether the last line reads as a whole record of the file's format.
 
-    A marker file counts as whole (its own reader judges each record).
-    Undecided (no format explains the head, a container's wrapper) is not whole.
+    The line is judged with the lines before it, as detection judges a
+    file's head: it is whole when adding it does not lower their score (a
+    stack frame continues the record above it; half an access-log line
+    explains nothing). A marker file counts as whole (its own reader judges
+    each record). Undecided (no format explains the head, a container's
+    wrapper) is not whole.
     """
     if whole_file and parser is None and detect_marker_format(path):
         return True
-    with open(path, "rb") as fh:
-        fh.seek(scan.complete_end)
-        tail = fh.read(min(scan.size - scan.complete_end, TAIL_LOOK_BYTES)).decode("utf-8", "replace")
+    context, tail = _last_lines(path, scan)
     try:
         parser = parser or detect(head_lines(path, start_byte=start_byte), None, hint)
     except FormatError:
         return False
-    return parser.detect_score([tail.rstrip("\r")]) >= 1
+    with_tail = parser.detect_score([*context, tail])
+    return with_tail > 0 and with_tail >= parser.detect_score(context)
+
+
+def _last_lines(path: Path, scan: ContentScan) -> tuple[list[str], str]:
+    """Up to CONTEXT_LINES whole lines before the unfinished last line, and that line."""
+    with open(path, "rb") as fh:
+        start = max(0, scan.complete_end - TAIL_LOOK_BYTES)
+        fh.seek(start)
+        before = fh.read(scan.complete_end - start)
+        tail = fh.read(min(scan.size - scan.complete_end, TAIL_LOOK_BYTES))
+    lines = before.decode("utf-8", "replace").split("\n")[:-1]  # the text after the last newline is empty
+    if start > 0:
+        lines = lines[1:]  # cut at the look's start
+    context = [line.rstrip("\r") for line in lines if line.strip()][-CONTEXT_LINES:]
+    return context, tail.decode("utf-8", "replace").rstrip("\r")

@@ -20,7 +20,8 @@ import duckdb
 from ...sqltext import literal, literal_list
 from ..lines import iter_lines
 from ..normalise import complete_raw, normalise_sql
-from ..reader import compression_of, holds_byte, literal_path
+from ..paths import literal_path
+from ..reader import compression_of, holds_byte
 from ..rules import RuleSet
 from .base import Batch, FallBack, FileJob, Parser, Sample
 from .fields import access_raw_sql
