@@ -97,6 +97,8 @@ def _calls(name: str) -> list[dict]:
     holes = sql.holes(name)
     if "table" in holes:
         identifiers = [{"table": t} for t in PARTITIONED]
+    elif "first" in holes:  # two dimensions at once: the pair infer asks for, and a text column with a number
+        identifiers = [{"first": "edge_worker", "second": "cache_status"}, {"first": "host", "second": "status"}]
     elif "dimension" in holes:
         dims = sql.DIMENSIONS if name == "segment_shares" else SOME_DIMENSIONS
         identifiers = [{"dimension": d} for d in dims]

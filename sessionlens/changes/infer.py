@@ -65,8 +65,9 @@ def infer_changes(engine: Engine, since: datetime, until: datetime) -> list[Chan
                 label=f"session cookies in a new format: {row['cookie_format']}",
                 scope={"cookie_format": row["cookie_format"]}, origin="inferred"))
 
-    for dimension, kind in (("edge_worker", "edge_worker"), ("cache_status", "cache")):
-        out += _mix_switches(engine.run("mix_by_window", params, dimension=dimension), dimension, kind)
+    mix = engine.run("mix_by_window", params, first="edge_worker", second="cache_status")  # both in one scan
+    for which, dimension, kind in ((1, "edge_worker", "edge_worker"), (2, "cache_status", "cache")):
+        out += _mix_switches(mix.filter(pl.col("which") == which).drop("which"), dimension, kind)
     return sorted(out, key=lambda c: c.at)
 
 
