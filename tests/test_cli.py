@@ -182,3 +182,13 @@ def test_lake_from_the_environment(access_log, tmp_path):
     out = CliRunner().invoke(cli, ["sql", "SELECT count(*) AS n FROM requests", "--format", "csv"], env=env)
     assert out.exit_code == 0 and out.output.splitlines()[1] == "40", out.output
     assert "SESSIONLENS_LAKE" in CliRunner().invoke(cli, ["analyze", "--help"]).output
+
+
+def test_a_lake_path_holding_glob_characters_is_refused_in_one_line(tmp_path):
+    """The engines read the lake's file lists as patterns: `lake*` beside `lakeB` would read both lakes."""
+    log = tmp_path / "a.log"
+    log.write_text('203.0.113.7 - - [19/Sep/2023:10:00:01 +0000] "GET /w/1 HTTP/1.1" 200 1 "-" "UA"\n')
+    result = CliRunner().invoke(cli, ["ingest", "--lake", str(tmp_path / "lake*"), str(log)])
+    assert result.exit_code == 1, result.output
+    assert "must not hold any of" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "lake*").exists()

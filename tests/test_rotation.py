@@ -4,6 +4,7 @@ delaycompress and compress, truncated gzip, half-written lines."""
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import tempfile
@@ -241,6 +242,54 @@ def test_two_real_files_sharing_their_first_lines_are_both_read_whole(tmp_path):
     rows = Lake(tmp_path / "lake").sql("SELECT source_file, status, path FROM requests ORDER BY 1").fetchall()
     assert [(Path(f).name, st, p) for f, st, p in rows] == [("decompression.log", 200, "/demo"),
                                                              ("rails_22.log", 200, "/demo")]
+
+
+def test_a_replaced_cut_copy_is_still_known_on_the_next_run(tmp_path):
+    """The original replaces the cut copy's segment; the copy, met again, is already ingested (its hash is kept)."""
+    d = LogDir(tmp_path)
+    d.write(5)
+    full = (d.logs / "access.log").read_text()
+    (d.logs / "access.log").unlink()
+    (d.logs / "a-copy.log").write_text(full[: len(full) - 30])
+    (d.logs / "b-original.log").write_text(full)
+    for f in d.logs.iterdir():
+        os.utime(f, (LONG_AGO, LONG_AGO))
+    first = d.ingest()
+    assert [f.status for f in first.files] == ["ingested", "appended"]
+    again = d.ingest()
+    assert [f.status for f in again.files] == ["skipped", "skipped"]
+    assert d.stored_paths() == d.expected_paths() and _rejects(d.lake) == []
+
+
+def test_a_fresh_file_of_one_line_without_its_newline_is_not_stored_twice_when_it_grows(tmp_path):
+    """Its first line had no newline, so its segment has no fingerprint: it is still found when the file grows."""
+    d = LogDir(tmp_path)
+    path = d.logs / "access.log"
+    path.write_text(d.line(1).rstrip("\n"))
+    assert d.ingest().stored == 1
+    with open(path, "a") as fh:
+        fh.write("\n" + d.line(2))
+    d.written += [d.line(1), d.line(2)]
+    again = d.ingest()
+    assert (again.files[0].status, again.stored) == ("appended", 1)
+    assert d.stored_paths() == d.expected_paths()
+
+
+def test_a_marker_file_written_while_it_is_read_keeps_every_change(tmp_path):
+    """A deploy-marker file whose last record is half written, then completed: read again whole, as markers."""
+    records = [json.dumps({"id": f"deploy-{i}", "at": f"2023-09-19T1{i}:00:00Z", "kind": "deploy", "label": f"v{i}"})
+               + "\n" for i in range(1, 4)]
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    path = logs / "deploys.jsonl"
+    path.write_text(records[0] + records[1][:-25])
+    ingest(tmp_path / "lake", [str(logs)])
+    with open(path, "a") as fh:
+        fh.write(records[1][-25:] + records[2])
+    ingest(tmp_path / "lake", [str(logs)])
+    lake = Lake(tmp_path / "lake")
+    assert lake.sql("SELECT id FROM changes ORDER BY id").fetchall() == [("deploy-1",), ("deploy-2",), ("deploy-3",)]
+    assert lake.sql("SELECT count(*) FROM requests UNION ALL SELECT count(*) FROM events").fetchall() == [(0,), (0,)]
 
 
 class RotationMachine(RuleBasedStateMachine):

@@ -25,12 +25,12 @@ from typing import Callable
 
 import duckdb
 
+from ..lake.files import GLOB_CHARS
 from ..sqltext import literal_list
 from .formats.access import AccessLogParser
 from .formats.base import Batch, FallBack, FileJob
 from .formats.quote_split import csv_options_sql
 from .options import FieldOptions
-from .paths import GLOB_CHARS
 from .plan import SegmentPlan, Unit, UnitResult
 from .reader import compression_of
 from .rules import RuleSet

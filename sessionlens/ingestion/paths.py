@@ -12,9 +12,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from ..errors import InputError
-
-# DuckDB's file readers take a path as a glob pattern: `a[1].log` reads `a1.log`.
-GLOB_CHARS = "*?[{"
+from ..lake.files import GLOB_CHARS
 
 STDIN_LABEL = "<stdin>"
 

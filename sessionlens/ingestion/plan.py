@@ -181,13 +181,18 @@ class Planner:
         # share the first line; a candidate is continued if the content up to
         # its end hashes the same. Only what lies beyond is new.
         fingerprint = fingerprint_of(path)
-        candidates = [s for s in manifest.segments if fingerprint and s.fingerprint == fingerprint]
+        # a segment stored before its first line had a newline has no fingerprint: it may be this file's start
+        candidates = [s for s in manifest.segments if (fingerprint and s.fingerprint == fingerprint)
+                      or (not s.fingerprint and s.lines and not s.format.startswith("markers:"))]
         splittable = self.split_bytes and not compressed and (self.parser is None or self._splittable(self.parser))
         scan = scan_content(path, [s.end_byte for s in candidates], self.split_bytes if splittable else 0,
                             fingerprint=fingerprint)
         covered = max((s for s in candidates if scan.hash_at.get(s.end_byte) == s.prefix_hash),
                       key=lambda s: s.end_byte, default=None)
-        start = resume(covered, scan)  # see module tail: a last line stored without its newline
+        if covered and covered.format.startswith("markers:"):
+            covered = None  # a grown marker file is read again whole, as markers (changes are kept by id)
+        replacing = {s.segment_id for s in manifest.segments for p in self.planned if s.prefix_hash in p.aliases}
+        start = resume(covered, scan, replacing)  # see module tail: a last line stored without its newline
         start_byte, before, replaces = start.start_byte, start.before, start.replaces
         held = held_back(path, scan, final=final, compressed=compressed, parser=self.parser, start_byte=start_byte,
                          hint=self._last_format, whole_file=covered is None)
@@ -248,7 +253,8 @@ class Planner:
         result.format = (f"{wrapper}:" if wrapper else "") + parser.name if parser else None
         segment = Segment(segment_id=segment_id, path=label, start_byte=start_byte, end_byte=end_byte,
                           prefix_hash=end_hash, fingerprint=fingerprint, first_line=first_line, lines=lines,
-                          format=parser.name if parser else "", stored=0, rejected=0, compressed=compressed)
+                          format=parser.name if parser else "", stored=0, rejected=0, compressed=compressed,
+                          aliases=[*replaces.aliases, replaces.prefix_hash] if replaces else [])
         year = self.options.year or file_year(path)
         if wrapper or not (splittable and parser is not None and self._splittable(parser)):
             cuts = [(parse_start, parse_end, first_line, lines)]

@@ -49,16 +49,21 @@ class Resume:
     replaces: Segment | None = None
 
 
-def resume(covered: Segment | None, scan: ContentScan) -> Resume:
-    """Where to start reading a file whose content up to ``covered.end_byte`` is stored (None: nothing is)."""
+def resume(covered: Segment | None, scan: ContentScan, replaced: set[str] | None = None) -> Resume:
+    """Where to start reading a file whose content up to ``covered.end_byte`` is stored (None: nothing is).
+
+    ``replaced``: segments already read again by a plan of this run. A
+    segment is replaced once per run; a second file that would replace it
+    goes on where it ended.
+    """
     if covered is None:
         return Resume()
     at = covered.end_byte
     after = scan.mid_line_at.get(at)
     if after == b"\n":  # its last line was whole after all: go on after the newline
         return Resume(at + 1, scan.newlines_at[at] + 1)
-    if after:  # its last line was cut: read that segment again, and replace it
-        return Resume(covered.start_byte, covered.first_line - 1, covered)
+    if after and covered.segment_id not in (replaced or set()):
+        return Resume(covered.start_byte, covered.first_line - 1, covered)  # it was cut: read it again, replace it
     return Resume(at, scan.newlines_at[at])
 
 

@@ -14,6 +14,10 @@ import shutil
 from pathlib import Path
 from typing import Collection, Iterable
 
+# DuckDB (and Spark) read a listed file path as a glob pattern when it holds one of these:
+# `a[1].log` would read `a1.log`.
+GLOB_CHARS = "*?[{"
+
 PENDING_PREFIX = "_"  # pyarrow datasets (and Spark) skip names starting with _ or .
 PENDING_SUFFIX = ".tmp"  # DuckDB's and Polars' *.parquet globs do not match it (they do match _ and . names)
 LINK_TMP = re.compile(r"\.parquet\.\d+\.(?:link|copy)$")  # what link() leaves if it dies half-way

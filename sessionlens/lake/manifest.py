@@ -42,6 +42,9 @@ class Segment:
     parts: dict[str, list[str]] = field(default_factory=dict)
     ingested_at: str = ""
     fingerprint: str = ""  # hash of the content's first line: how a renamed or recompressed file is found
+    # prefix hashes of segments this one replaced (read again from their start when their last line,
+    # stored without its newline, grew): a copy of such a segment's content is still known
+    aliases: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -57,7 +60,8 @@ class Manifest:
         return out + self.extra_parts.get(table, [])
 
     def find_hash(self, content_hash: str) -> Segment | None:
-        return next((s for s in self.segments if s.prefix_hash == content_hash), None)
+        """The segment whose content (or a content it replaced) hashes to ``content_hash``."""
+        return next((s for s in self.segments if s.prefix_hash == content_hash or content_hash in s.aliases), None)
 
 
 def read_manifest(root: Path) -> Manifest:

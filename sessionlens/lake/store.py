@@ -66,7 +66,7 @@ from ..sqltext import ident
 from . import files as lake_files
 from . import manifest as lake_manifest
 from .engine import DuckDBEngine
-from .files import pending_name
+from .files import GLOB_CHARS, pending_name
 from .lock import FileLock, LakeLockedError
 from .manifest import MANIFEST, Manifest, Segment, now_iso
 from .sandbox import check_read_only, lock_down, query_error
@@ -94,6 +94,10 @@ class Lake:
         self._lock: FileLock | None = None  # held during writer()
         self._engine: DuckDBEngine | None = None  # engine(): one connection for this object
         self._engine_stamp: tuple[int, int, int] | None = None  # the manifest its views were made from
+        if any(c in str(self.root.absolute()) for c in GLOB_CHARS):
+            raise LakeError(f"{self.root}: a lake's path must not hold any of {' '.join(GLOB_CHARS)}: the query "
+                            "engines read its file lists as patterns, which can match another lake's files; "
+                            "rename or move it")
         if not self.root.exists():
             if not create:
                 raise LakeError(f"{self.root}: no lake here (run `sessionlens ingest --lake {self.root} ...` first)")

@@ -10,9 +10,12 @@ WITH per_minute AS (
   GROUP BY ALL
 ),
 dominant AS (
-  SELECT host, minute, arg_max(app_version, n) AS version, sum(n) AS requests
-  FROM per_minute
-  GROUP BY ALL
+  -- the version with the most requests; a tie goes to the first by name (the same answer every run)
+  SELECT host, minute, version, requests
+  FROM (SELECT host, minute, app_version AS version, sum(n) OVER (PARTITION BY host, minute) AS requests,
+               row_number() OVER (PARTITION BY host, minute ORDER BY n DESC, app_version) AS place
+        FROM per_minute)
+  WHERE place = 1
 ),
 ordered AS (
   SELECT host, minute, version, requests,
