@@ -23,3 +23,11 @@ def record(section: str, enabled: bool = True) -> None:
     if enabled:
         with open(RESULTS, "a") as fh:
             fh.write(section)
+
+
+def section(title: str, command: str, *lines: str) -> str:
+    """A result section as docs/benchmarks.md holds them: title with the time, machine, command, then the lines."""
+    from datetime import datetime, timezone
+
+    return "\n".join([f"\n### {title}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
+                      f"Machine: {machine()}  ", f"Command: `{command}`  ", *lines, ""])

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, record  # noqa: E402
+from common import record, section  # noqa: E402
 from ingest import generate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,16 +84,12 @@ def main() -> None:
             times[days].append(time_nightly(lake, new_day))
     week, eight = statistics.median(times[7]), statistics.median(times[56])
     runs = "; ".join(f"{d} days: " + ", ".join(f"{t:.1f}" for t in ts) + " s" for d, ts in times.items())
-    text = "\n".join([
-        f"\n### Nightly against its history: {args.per_day:,} requests a day, "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC",
-        f"Machine: {machine()}  ",
-        f"Command: `python bench/nightly_history.py --per-day {args.per_day} --runs {args.runs}`  ",
+    text = section(
+        f"Nightly against its history: {args.per_day:,} requests a day",
+        f"python bench/nightly_history.py --per-day {args.per_day} --runs {args.runs}",
         f"`sessionlens nightly` as a whole process (the same new day ingested, then the night analysed and "
         f"reported), median of {args.runs} runs: {week:.1f} s with 1 week in the lake, {eight:.1f} s with 8 weeks: "
-        f"**{eight / week:.2f}x** (target: at most 1.2x). Runs: {runs}.",
-        "",
-    ])
+        f"**{eight / week:.2f}x** (target: at most 1.2x). Runs: {runs}.")
     record(text, not args.no_record)
 
 

@@ -209,17 +209,20 @@ def _stop(sc: Any, group: str) -> None:
     sc.cancelJobGroup(group)
     tracker = sc.statusTracker()
     deadline = time.monotonic() + STOP_SECONDS
-    while time.monotonic() < deadline:
-        active = 0
-        for job in tracker.getJobIdsForGroup(group):
-            info = tracker.getJobInfo(job)
-            for stage in (info.stageIds if info else []):
-                stage_info = tracker.getStageInfo(stage)
-                active += stage_info.numActiveTasks if stage_info else 0
-        if not active:
-            break
+    while time.monotonic() < deadline and _tasks(tracker, group, "numActiveTasks"):
         time.sleep(0.1)
     time.sleep(KILL_GRACE_SECONDS)
+
+
+def _tasks(tracker: Any, group: str, count: str) -> int:
+    """The sum of one task count (``numActiveTasks``, ``numCompletedTasks`` ...) over a job group's stages."""
+    total = 0
+    for job in tracker.getJobIdsForGroup(group):
+        info = tracker.getJobInfo(job)
+        for stage in (info.stageIds if info else []):
+            stage_info = tracker.getStageInfo(stage)
+            total += getattr(stage_info, count) if stage_info else 0
+    return total
 
 
 def _watch(sc: Any, group: str, total: int, progress: Callable[[int, int], None], done: threading.Event) -> None:
@@ -227,12 +230,7 @@ def _watch(sc: Any, group: str, total: int, progress: Callable[[int, int], None]
     tracker = sc.statusTracker()
     last = -1
     while not done.wait(PROGRESS_SECONDS):
-        finished = 0
-        for job in tracker.getJobIdsForGroup(group):
-            info = tracker.getJobInfo(job)
-            for stage in (info.stageIds if info else []):
-                stage_info = tracker.getStageInfo(stage)
-                finished += stage_info.numCompletedTasks if stage_info else 0
+        finished = _tasks(tracker, group, "numCompletedTasks")
         if finished != last and finished < total:
             progress(finished, total)
             last = finished
