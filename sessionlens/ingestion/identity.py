@@ -9,7 +9,7 @@ to what a candidate covered proves the file continues it. Only what lies
 beyond is ingested, whatever the file is called or however it is packed.
 
 A last line without its newline counts as it is, unless the file looks
-mid-write (see :mod:`.plan`). Should the file grow later, the byte after
+mid-write (see :mod:`.tail`). Should the file grow later, the byte after
 that line tells what happened: a newline (the line was whole: go on after
 it) or more of the line (it was cut: the segment that stored it is read
 again and replaced), so a line written in halves is stored once.

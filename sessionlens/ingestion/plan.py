@@ -191,8 +191,9 @@ class Planner:
                       key=lambda s: s.end_byte, default=None)
         if covered and covered.format.startswith("markers:"):
             covered = None  # a grown marker file is read again whole, as markers (changes are kept by id)
-        replacing = {s.segment_id for s in manifest.segments for p in self.planned if s.prefix_hash in p.aliases}
-        start = resume(covered, scan, replacing)  # see module tail: a last line stored without its newline
+        # see module tail: a last line stored without its newline (replaced at most once in a run)
+        again = covered is not None and any(covered.prefix_hash in p.aliases for p in self.planned)
+        start = resume(covered, scan, replaced_in_run=again)
         start_byte, before, replaces = start.start_byte, start.before, start.replaces
         held = held_back(path, scan, final=final, compressed=compressed, parser=self.parser, start_byte=start_byte,
                          hint=self._last_format, whole_file=covered is None)

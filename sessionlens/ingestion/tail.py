@@ -49,11 +49,11 @@ class Resume:
     replaces: Segment | None = None
 
 
-def resume(covered: Segment | None, scan: ContentScan, replaced: set[str] | None = None) -> Resume:
+def resume(covered: Segment | None, scan: ContentScan, replaced_in_run: bool = False) -> Resume:
     """Where to start reading a file whose content up to ``covered.end_byte`` is stored (None: nothing is).
 
-    ``replaced``: segments already read again by a plan of this run. A
-    segment is replaced once per run; a second file that would replace it
+    ``replaced_in_run``: a plan of this run already reads ``covered`` again.
+    A segment is replaced once per run; a second file that would replace it
     goes on where it ended.
     """
     if covered is None:
@@ -62,7 +62,7 @@ def resume(covered: Segment | None, scan: ContentScan, replaced: set[str] | None
     after = scan.mid_line_at.get(at)
     if after == b"\n":  # its last line was whole after all: go on after the newline
         return Resume(at + 1, scan.newlines_at[at] + 1)
-    if after and covered.segment_id not in (replaced or set()):
+    if after and not replaced_in_run:
         return Resume(covered.start_byte, covered.first_line - 1, covered)  # it was cut: read it again, replace it
     return Resume(at, scan.newlines_at[at])
 
