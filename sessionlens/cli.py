@@ -30,9 +30,11 @@ from . import __version__
 from .commands.analyze import analyze, report
 from .commands.changes import changes
 from .commands.formats import formats, preview
+from .commands.gate import gate
 from .commands.ingest import forget, ingest
 from .commands.jobs import demo, nightly
 from .commands.sql import sql
+from .commands.watch import watch
 from .config import CONFIG_FILE, default_map, read_config
 from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, SessionlensError
 
@@ -47,8 +49,8 @@ Exit codes:
     0  ok
     1  input error: a bad file, lake, query or time
     2  usage error: a wrong flag or value, a malformed sessionlens.toml
-    3  findings: --fail-on found what was asked for (analyze, nightly)
-    4  cannot judge: no-signal or no-data (analyze, report, nightly)
+    3  findings: --fail-on found what was asked for (analyze, nightly); gate: fail
+    4  cannot judge: no-signal or no-data (analyze, report, nightly); gate: not yet
    70  internal error, a bug (SESSIONLENS_DEBUG=1 shows the traceback)
   130  interrupted
 """
@@ -125,7 +127,7 @@ def name_envvars(group: click.Group, prefix: str = "SESSIONLENS") -> None:
                 param.envvar = f"{path}_{flag.upper().replace('-', '_')}"
 
 
-for _command in (ingest, preview, forget, formats, sql, changes, analyze, report, nightly, demo):
+for _command in (ingest, preview, forget, formats, sql, changes, analyze, report, nightly, demo, watch, gate):
     cli.add_command(_command)
 name_envvars(cli)
 

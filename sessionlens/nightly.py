@@ -1,5 +1,3 @@
-# Longer than 300 lines: the entry point of the scheduled job, with its webhook (one total deadline,
-# retries, Retry-After), which no other command posts.
 """`sessionlens nightly`: the scheduled job.
 
 Ingests what is new in an inbox (log and marker files; files already in the
@@ -24,16 +22,9 @@ Data safety:
 
 from __future__ import annotations
 
-import email.utils
 import json
-import math
 import os
 import shutil
-import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -48,13 +39,13 @@ from .lake.engine import Engine
 from .lake.lock import FileLock
 from .lake.span import bulk_span
 from .lake.store import Lake
+from .notify import WEBHOOK_TIMEOUT, check_url, post_webhook, slack_escape
 from .outputs import writable_dir
 from .report import write_report
 from .report.nightly_index import render_index
 
 DAY = timedelta(hours=24)
 REGISTRY = "nights.json"
-WEBHOOK_TIMEOUT = 30.0  # seconds, all attempts and waits included
 
 
 @dataclass
@@ -111,110 +102,7 @@ def _findings(analysis: Analysis, since: datetime) -> tuple[list[str], int, int]
     return lines, spikes, anomalies
 
 
-# --- webhook -------------------------------------------------------------------
-
-
-def _plural(n: int) -> str:
-    return f"{n} attempt{'' if n == 1 else 's'}"
-
-
-def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """A Retry-After header as seconds from now: delta-seconds or an HTTP-date; None if absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when is None:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def _send(url: str, body: bytes, timeout: float, box: dict) -> None:
-    """One POST; runs in a daemon thread and leaves its outcome in ``box``."""
-    try:
-        req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"}, method="POST")
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            box["status"], box["retry_after"] = resp.status, resp.headers.get("Retry-After")
-    except urllib.error.HTTPError as exc:
-        box["status"], box["retry_after"] = exc.code, exc.headers.get("Retry-After") if exc.headers else None
-        exc.close()
-    except Exception as exc:  # noqa: BLE001 - connection errors of every kind; nothing may escape the thread
-        box["error"] = str(getattr(exc, "reason", None) or exc) or type(exc).__name__
-
-
-def _retryable(status: int | None) -> bool:
-    """Connection errors, 429 and 5xx are worth another try; any other answer is final."""
-    return status is None or status == 429 or status >= 500
-
-
-def post_webhook(url: str, text: str, timeout: float = WEBHOOK_TIMEOUT, attempts: int = 3,
-                 backoff: float = 1.0) -> str | None:
-    """Posts {"text": ...} (Slack-compatible); returns None, or why it failed.
-
-    ``timeout`` is the total deadline in seconds, retries and waits included.
-    Each attempt runs in a daemon thread joined with the time left, so a
-    server that answers one byte at a time (or a DNS lookup that hangs)
-    cannot hold the caller past the deadline; an abandoned attempt ends with
-    the process. A 4xx answer (other than 429) is final; 429, 5xx and
-    connection errors are retried, after ``Retry-After`` (seconds or an
-    HTTP-date) when the server sends one, else after an exponential backoff,
-    and only while the deadline allows.
-    """
-    deadline = time.monotonic() + timeout
-    body = json.dumps({"text": text}).encode()
-    error = "no attempt made"
-    for attempt in range(1, attempts + 1):
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            return f"webhook failed after {_plural(attempt - 1)}: {error}; the {timeout:g}s deadline passed"
-        box: dict = {}
-        worker = threading.Thread(target=_send, args=(url, body, remaining, box), name="sessionlens-webhook",
-                                  daemon=True)
-        worker.start()
-        worker.join(remaining)
-        if worker.is_alive():
-            return f"webhook failed after {_plural(attempt)}: no complete answer within the {timeout:g}s deadline"
-        status = box.get("status")
-        if status is not None and 200 <= status < 300:
-            return None
-        error = f"HTTP {status}" if status is not None else box.get("error", "unknown error")
-        if not _retryable(status):
-            return f"webhook failed after {_plural(attempt)}: {error} (not retried)"
-        if attempt == attempts:
-            break
-        wait = retry_after_seconds(box.get("retry_after"))
-        if wait is None:
-            wait = backoff * (2 ** (attempt - 1))
-        if time.monotonic() + wait >= deadline:
-            return (f"webhook failed after {_plural(attempt)}: {error}; the next try (in {wait:g}s) "
-                    f"would pass the {timeout:g}s deadline")
-        time.sleep(wait)
-    return f"webhook failed after {_plural(attempts)}: {error}"
-
-
-def _slack_escape(text: str) -> str:
-    """Slack reads <...> as links and mentions: its docs ask for &, < and > as entities."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 # --- checks, ingest, index -------------------------------------------------------
-
-
-def _check_webhook(url: str) -> None:
-    parts = urllib.parse.urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise InputError(f"--webhook {url}: not an http(s) URL")
 
 
 def _last_data_at(lake: Lake) -> str | None:
@@ -245,7 +133,7 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
     if not inbox.is_dir():
         raise InputError(f"{inbox}: the inbox is not a directory")
     if webhook:
-        _check_webhook(webhook)
+        check_url(webhook, "--webhook")
     if not webhook_timeout or webhook_timeout <= 0:
         raise InputError("--webhook-timeout must be more than 0 seconds")
     until_t = parse_when(until) if until else None
@@ -289,7 +177,7 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
         result = NightlyResult(summary, analysis, report, findings, spikes, anomalies)
         if webhook:
             text = f"sessionlens nightly {night}: " + "; ".join(result.lines())
-            result.webhook_error = post_webhook(webhook, _slack_escape(text), timeout=webhook_timeout)
+            result.webhook_error = post_webhook(webhook, slack_escape(text), timeout=webhook_timeout)
         return result
     finally:
         lock.release()

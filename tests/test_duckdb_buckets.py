@@ -59,7 +59,7 @@ def test_every_named_query_returns_the_same_rows_rewritten(name, sample_lake):
     params = dict(since=since, until=until, start=since, end=until, tail_start=since, tail_end=until,
                   base_start=datetime(1999, 1, 1, tzinfo=timezone.utc), base_end=since, bucket_seconds=60,
                   slice_seconds=300, max_values=10, window_minutes=45, min_clients=2, min_agents=2,
-                  max_candidates=1000)
+                  max_candidates=1000, versions=["v1.41.0"], formats=["rails-encrypted-gcm"], hosts=[])
     ids = {k: ("requests" if k == "table" else "host") for k in re.findall(r"\{\{\s*(\w+)\s*\}\}", sql.load(name))}
     text, bound = sql.prepare(name, params, **ids)
     con = sample_lake.engine().connection

@@ -15,9 +15,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "sessionlens"
 LAYERS = {
-    "errors": 0, "outputs": 0, "sqltext": 0, "privacy": 0, "timeparse": 0, "samples": 0,
+    "errors": 0, "outputs": 0, "notify": 0, "sqltext": 0, "privacy": 0, "timeparse": 0, "samples": 0,
     "lake": 1, "changes": 2, "ingestion": 3, "analysis": 4, "report": 5,
-    "nightly": 6, "demo": 6, "cli": 6, "commands": 6, "config": 6, "__init__": 6, "__main__": 6,
+    "nightly": 6, "demo": 6, "live": 6, "cli": 6, "commands": 6, "config": 6, "__init__": 6, "__main__": 6,
 }
 ENTRY_POINTS = {"cli", "commands", "__init__", "__main__"}  # may import lazily: start-up time
 # Elsewhere a package module may be imported lazily only when importing it loads a heavy library
@@ -162,7 +162,7 @@ def test_module_is_short_or_says_why(module):
 
 def test_every_capability_has_one_subpackage():
     """The README's capabilities map to these folders; each exists with a docstring saying what it holds."""
-    for name in ("ingestion", "lake", "changes", "analysis", "report"):
+    for name in ("ingestion", "lake", "changes", "analysis", "report", "live"):
         init = PACKAGE / name / "__init__.py"
         assert init.is_file(), name
         doc = ast.get_docstring(ast.parse(init.read_text()))

@@ -11,7 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from sessionlens.cli import cli
-from sessionlens.nightly import post_webhook, run_nightly
+from sessionlens.nightly import run_nightly
+from sessionlens.notify import post_webhook
 
 
 class _Hook(BaseHTTPRequestHandler):

@@ -15,7 +15,8 @@ from click.testing import CliRunner
 
 from sessionlens.cli import cli
 from sessionlens.errors import InputError
-from sessionlens.nightly import post_webhook, retry_after_seconds, run_nightly
+from sessionlens.nightly import run_nightly
+from sessionlens.notify import post_webhook, retry_after_seconds
 
 
 def _inbox_files(box) -> int:

@@ -86,6 +86,10 @@ VARIANTS: dict[str, list[dict]] = {
     "rate_slices": [{"values": None}, {"values": ["web02", "v1.40.2", "GET"]}],
     "exposure_split": [{"values": ["web01", "v1.41.0", "rails-encrypted-gcm", "GET", "200"]}],
     "lake_span": [{}, {"lo": datetime(2023, 9, 18, 12, 0, 0, 250000), "hi": datetime(2023, 9, 19, 6, 0)}],
+    # empty lists must bind on both engines (a gate by version alone names no format or host)
+    "gate_minutes": [{"versions": [], "formats": [], "hosts": []},
+                     {"versions": ["v1.41.0"], "formats": ["rails-encrypted-gcm"], "hosts": ["web03"]}],
+    "gate_values": [{"hosts": []}, {"hosts": ["web02", "web05"]}],
 }
 
 # Every dimension for segment_shares; for the other {{ dimension }} queries (each run costs a Spark job)

@@ -40,6 +40,18 @@ def tz_option(help: str = "Time zone (IANA, e.g. Europe/Berlin) of times given w
     return click.option("--tz", metavar="ZONE", help=help)
 
 
+def duration_value(ctx: click.Context, param: click.Parameter, value: str | None):
+    """A click callback: ``30m``, ``1h``, ``90s``, ``1h30m``, ``PT15M`` as a timedelta (more than zero)."""
+    if value is None:
+        return None
+    from ..analysis.scope import parse_duration
+
+    parsed = parse_duration(value)
+    if parsed is None or parsed.total_seconds() <= 0:
+        raise click.BadParameter(f"{value!r}: expected a duration such as 15m, 1h, 90s or 1h30m", ctx, param)
+    return parsed
+
+
 def stacked(options: Sequence[Callable[[Any], Any]]) -> Callable[[F], F]:
     """One decorator applying ``options`` so that ``--help`` lists them in the order given."""
     def decorate(f: F) -> F:

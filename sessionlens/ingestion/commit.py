@@ -17,9 +17,10 @@ from pathlib import Path
 from ..lake.store import Lake, Segment
 from .formats.base import IngestWarning
 from .marker_files import ingest_markers
-from .plan import SegmentPlan, UnitResult
+from .plan import SegmentPlan
 from .staging import coverage_of, coverage_warnings
 from .summary import FileResult, IngestSummary
+from .units import UnitResult
 
 # A file with at least this share of its lines rejected is not stored unless
 # the user allows it: the format is most likely wrong.

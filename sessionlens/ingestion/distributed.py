@@ -35,11 +35,12 @@ from .formats.base import Parser
 from .group import GROUP_BYTES, GROUP_FILES, bounded, groupable, same_group
 from .ingestor import read_failure, run_context
 from .options import FieldOptions
-from .plan import Planner, SegmentPlan, Unit, UnitResult
+from .plan import Planner, SegmentPlan
 from .reader import ensure_readable
 from .rules import RuleSet
 from .summary import FileResult, IngestSummary, ProgressFn
 from .task import run_bundles
+from .units import Unit, UnitResult
 
 DEFAULT_SPLIT_BYTES = 128 << 20  # as Spark's own spark.sql.files.maxPartitionBytes
 # Runs the tasks (a bundle of units each) and returns their units' results: lake.spark.run_tasks on a session.

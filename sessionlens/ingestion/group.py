@@ -31,10 +31,11 @@ from .formats.access import AccessLogParser
 from .formats.base import Batch, FallBack, FileJob
 from .formats.quote_split import csv_options_sql
 from .options import FieldOptions
-from .plan import SegmentPlan, Unit, UnitResult
+from .plan import SegmentPlan
 from .reader import compression_of
 from .rules import RuleSet
 from .staging import SIGNALS, BatchWriter
+from .units import Unit, UnitResult
 
 GROUP_FILE_BYTES = 8 << 20  # a file up to this size may join a group
 GROUP_BYTES = 512 << 20  # a group holds up to this many bytes ...
@@ -89,7 +90,7 @@ def run_group(units: list[Unit], staging: Path, rules: RuleSet, options: FieldOp
     # Files that changed since they were planned go alone (from a copy of their planned bytes).
     changed = {i for i, u in enumerate(units) if _size_now(u.path) != u.end_byte}
     if len(units) == 1 and not changed:  # a group of one: the single-file path, one Parquet file per day
-        return [run_one(dataclasses.replace(units[0], end_byte=None))]
+        return [run_one(units[0])]
     if changed:
         scanned = [u for i, u in enumerate(units) if i not in changed]
         by_scan = iter(run_group(scanned, staging, rules, options, chunk_bytes, con, run_one) if scanned else [])
@@ -113,7 +114,9 @@ def run_group(units: list[Unit], staging: Path, rules: RuleSet, options: FieldOp
     keep_group_rejects(con)
     routes = dict(enumerate(zip(folders, constants, strict=True)))
     stored = {i: counts[i][0] for i in counts}
-    grown = {i for i, n in stored.items() if n > units[i].lines}  # written to while the scan read it
+    # written to while the scan read it: more rows than planned lines, or a size that is no longer the plan's
+    # (a line added while an odd one was dropped leaves the count right and the rows wrong)
+    grown = {i for i, n in stored.items() if n > units[i].lines or _size_now(units[i].path) != units[i].end_byte}
     for i in grown:
         del stored[i], counts[i]
     # The odd lines of every file whose odd lines are all the reader's rejects: one regex batch for all.

@@ -29,11 +29,12 @@ from .commit import commit, discard, settle
 from .formats.base import Parser
 from .group import GROUP_BYTES, GROUP_FILES, bounded, groupable, same_group
 from .options import FieldOptions
-from .plan import Planner, SegmentPlan, UnitResult
+from .plan import Planner, SegmentPlan
 from .reader import ensure_readable
 from .rules import RuleSet
 from .summary import FileResult, IngestSummary, ProgressFn
 from .task import LakeKey, TaskContext, worker
+from .units import UnitResult
 
 
 def read_failure(exc: BaseException, named: bool) -> tuple[str, str] | None:

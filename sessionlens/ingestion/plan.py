@@ -35,75 +35,12 @@ from .paths import NOT_LOGS, file_year
 from .reader import compression_of, count_lines, head_lines
 from .summary import FileResult, IngestSummary
 from .tail import held_back, resume
+from .units import Unit
 
 # Formats with exactly one record per line and no state carried between
 # lines (no header, no year inferred across records, no fields guessed
 # from the first lines): a range of such a file parses the same on its own.
 SPLITTABLE = (AccessLogParser, RegexParser)
-
-
-@dataclass
-class Unit:
-    """One task: the lines of a byte range of one file, parsed into a folder of its own.
-
-    Attributes:
-        segment_id: the segment the rows belong to (their ``file_id``).
-        index: the unit's place in its segment (part names carry it).
-        path: the file to read (the user's file, or a private copy on the lake).
-        start_byte / end_byte: the range of ``path``'s decompressed content;
-            ``end_byte`` None means to its end. A range that is not the whole
-            file is copied out privately before parsing (the CSV fast path
-            reads whole files).
-        first_line / lines: the number of the range's first line in the
-            user's file, and how many physical lines the range holds.
-        parser: the format's parser (None: a file of blank lines only).
-        label: the file's name as the lake records it (``source_file``).
-        year: the year for year-less timestamps.
-        origin / origin_start: the user's file and where the range starts in
-            its content (a W3C header before the range is read from there).
-    """
-
-    segment_id: str
-    index: int
-    path: str
-    start_byte: int
-    end_byte: int | None
-    first_line: int
-    lines: int
-    parser: Parser | None
-    label: str
-    year: int | None
-    origin: str
-    origin_start: int
-
-    @property
-    def whole(self) -> bool:
-        """Whether the unit reads all of ``path`` (no private copy needed)."""
-        return self.start_byte == 0 and self.end_byte is None
-
-
-@dataclass
-class UnitResult:
-    """What a unit wrote and counted.
-
-    Attributes:
-        segment_id / index: which unit.
-        folder: its files (``requests/``, ``events/``, ``rejects/``) to commit.
-        stored / rejected: physical lines stored and rejected.
-        reasons: rejected lines by reason.
-        warnings: what the parser noticed, merged by what.
-        signals: stored rows, and those carrying each session signal (see
-            :meth:`.staging.BatchWriter.signal_counts`).
-    """
-
-    segment_id: str
-    index: int
-    folder: str
-    stored: int = 0
-    rejected: int = 0
-    reasons: dict[str, int] = field(default_factory=dict)
-    warnings: list[IngestWarning] = field(default_factory=list)
-    signals: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -233,18 +170,21 @@ class Planner:
             if replaces:
                 result.message += " (its last line had no newline and was cut: read again from there)"
         segment_id = xxhash.xxh3_64_hexdigest(f"{end_hash}:{start_byte}".encode())
-        whole = start_byte == 0 and end_byte == scan.size
         head = head_lines(path, start_byte=start_byte)
         wrapper = detect_wrapper(head)
         scratch = None
-        parse_path, parse_start, parse_end = path, start_byte, None if end_byte == scan.size else end_byte
+        # A plain file's units end where the plan ends, even at the end of the file: it may be growing.
+        parse_path, parse_start = path, start_byte
+        parse_end = None if compressed and end_byte == scan.size else end_byte
+        file_size = None if compressed else scan.size
         if wrapper:
             # Parse a private copy without the container's wrapper; line
             # numbers stay those of the file the user named.
             scratch = self.lake.staging_dir(f"input-{end_hash[:16]}")
-            parse_path = stage_range(path, start_byte, end_byte, scratch / "range.log") if not whole else path
+            # always a copy of the planned bytes: the live file may be written to meanwhile
+            parse_path = stage_range(path, start_byte, end_byte, scratch / "range.log")
             parse_path = unwrap(parse_path, wrapper, scratch / "lines.log")
-            parse_start, parse_end = 0, None
+            parse_start, parse_end, file_size = 0, None, None
             head = head_lines(parse_path)
         # Nothing but blank lines: no format to detect, nothing to parse.
         blank_only = not head and len(count_lines(parse_path, parse_start)[1]) >= lines
@@ -260,9 +200,10 @@ class Planner:
         if wrapper or not (splittable and parser is not None and self._splittable(parser)):
             cuts = [(parse_start, parse_end, first_line, lines)]
         else:
-            cuts = _cuts(scan, start_byte, end_byte, before, lines)
+            cuts = _cuts(scan, start_byte, end_byte, before, lines, open_end=compressed)
         units = [Unit(segment_id, i, str(parse_path), a, b, line, n, None if blank_only else parser, label, year,
-                      str(path), a if parse_path == path else start_byte)
+                      str(path), a if parse_path == path else start_byte, file_size,
+                      fingerprint if file_size is not None else "")
                  for i, (a, b, line, n) in enumerate(cuts)]
         self.planned.append(segment)
         return SegmentPlan(segment, result, parser, units, warnings, scratch=scratch, named=named,
@@ -281,8 +222,12 @@ class Planner:
         return isinstance(parser, SPLITTABLE)
 
 
-def _cuts(scan: ContentScan, start: int, end: int, before: int, lines: int) -> list[tuple[int, int | None, int, int]]:
-    """(start, end or None, first line, lines) of each range of [start, end), cut at the scan's boundaries."""
+def _cuts(scan: ContentScan, start: int, end: int, before: int, lines: int,
+          open_end: bool = False) -> list[tuple[int, int | None, int, int]]:
+    """(start, end or None, first line, lines) of each range of [start, end), cut at the scan's boundaries.
+
+    ``open_end``: the last range ends at None when ``end`` is the end of the content (a compressed file).
+    """
     starts = [start] + [b for b in sorted(scan.boundaries) if start < b < end]
     out = []
     for i, a in enumerate(starts):
@@ -291,7 +236,7 @@ def _cuts(scan: ContentScan, start: int, end: int, before: int, lines: int) -> l
             b: int | None = starts[i + 1]
             n = scan.boundaries[starts[i + 1]] - line_before
         else:
-            b = None if end == scan.size else end
+            b = None if open_end and end == scan.size else end
             n = lines - (line_before - before)
         out.append((a, b, line_before + 1, n))
     return out

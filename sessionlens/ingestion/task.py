@@ -11,6 +11,8 @@ task that dies half-way, or runs twice, leaves only a folder nobody lists.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import os
 import shutil
 import tempfile
@@ -21,15 +23,16 @@ from typing import Iterable, Iterator
 
 import duckdb
 
+from ..errors import InputError
 from ..lake.store import quiet_progress
 from ..sqltext import literal
 from .formats.base import FallBack, FileJob
 from .group import run_group
-from .identity import stage_range
+from .identity import fingerprint_of, stage_range
 from .options import FieldOptions
-from .plan import Unit, UnitResult
 from .rules import RuleSet
 from .staging import BatchWriter
+from .units import Unit, UnitResult
 
 # DuckDB's memory cap for parsing: the scan streams, so this bounds its
 # buffers; with Arrow batches and Parquet writers in flight a 5M-line ingest
@@ -143,35 +146,78 @@ def run_unit(unit: Unit, ctx: TaskContext, con: duckdb.DuckDBPyConnection, scrat
     result = UnitResult(unit.segment_id, unit.index, str(folder))
     copy = None
     path = Path(unit.path)
+    _check_unchanged(unit)
+    if unit.whole and unit.file_size is not None and _size_now(path) != unit.file_size:
+        unit = dataclasses.replace(unit, file_size=None)  # grown since it was planned: read the planned bytes
     if not unit.whole:  # the CSV fast path reads whole files: parse a private copy of the range
         copy = stage_range(path, unit.start_byte, unit.end_byte if unit.end_byte is not None else 1 << 62,
                            scratch / f"range-{uuid.uuid4().hex[:8]}.log")
+        _check_unchanged(unit)  # the copy holds the planned content only if the file is still the planned one
         path = copy
     try:
-        job = FileJob(path, 0, unit.first_line, unit.lines, ctx.options, ctx.chunk_bytes, year=unit.year,
-                      origin=Path(unit.origin), origin_start=unit.origin_start)
-        con.execute("SET VARIABLE sl_file_id = $v", {"v": unit.segment_id})
-        con.execute("SET VARIABLE sl_source_file = $v", {"v": unit.label})
-        writer = BatchWriter(con, ctx.rules, ctx.options, {"file_id": unit.segment_id, "source_file": unit.label})
-        name = f"{unit.segment_id}-{unit.index}"
-        parser = unit.parser
-        if parser is not None:
-            try:
-                result.stored, result.rejected = writer.run(parser.batches(con, job), parser, folder, name,
-                                                            result.reasons)
-            except FallBack:
-                shutil.rmtree(folder)
-                folder.mkdir()
-                result.reasons.clear()
-                job.warnings.clear()
-                result.stored, result.rejected = writer.run(parser.slow_batches(con, job), parser, folder, name,
-                                                            result.reasons)
-        result.rejected += writer.write_job_blanks(job, folder, name, result.reasons)
-        result.warnings = job.warnings
-        result.signals = writer.signal_counts(folder)
+        result = _parse(unit, path, folder, result, ctx, con)
     finally:
         if copy is not None:
             copy.unlink(missing_ok=True)
+    if copy is None and unit.file_size is not None and _size_now(path) != unit.file_size:
+        # Written to while it was read: what was read may hold lines the plan did not count.
+        # Parse again from a copy of the planned bytes (the next run reads the rest).
+        shutil.rmtree(folder, ignore_errors=True)
+        return run_unit(dataclasses.replace(unit, file_size=None), ctx, con, scratch)
+    return result
+
+
+def _check_unchanged(unit: Unit) -> None:
+    """Raises InputError when the planned plain file was truncated or replaced since it was planned.
+
+    A log may grow while it is read (that is handled), but one that shrank or
+    starts with another line is no longer the content the plan counted: read
+    as planned it would store the new content's lines under the old one's
+    name and hash. The file fails this run; the next run plans it afresh.
+    """
+    if unit.file_size is None and not unit.fingerprint:
+        return
+    path = Path(unit.origin)
+    size = _size_now(path)
+    end = unit.end_byte if unit.end_byte is not None else unit.file_size or 0
+    if size is None:  # rotated away (renamed or removed) since it was planned
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(path))
+    if size < end or (unit.fingerprint and fingerprint_of(path) != unit.fingerprint):
+        raise InputError(f"{unit.label}: changed while it was read (truncated or replaced, e.g. by copytruncate); "
+                         "it is read again by the next run")
+
+
+def _size_now(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return None
+
+
+def _parse(unit: Unit, path: Path, folder: Path, result: UnitResult, ctx: TaskContext,
+           con: duckdb.DuckDBPyConnection) -> UnitResult:
+    """Parses ``path`` (the unit's file, or a copy of its range) into ``folder``."""
+    job = FileJob(path, 0, unit.first_line, unit.lines, ctx.options, ctx.chunk_bytes, year=unit.year,
+                  origin=Path(unit.origin), origin_start=unit.origin_start)
+    con.execute("SET VARIABLE sl_file_id = $v", {"v": unit.segment_id})
+    con.execute("SET VARIABLE sl_source_file = $v", {"v": unit.label})
+    writer = BatchWriter(con, ctx.rules, ctx.options, {"file_id": unit.segment_id, "source_file": unit.label})
+    name = f"{unit.segment_id}-{unit.index}"
+    parser = unit.parser
+    if parser is not None:
+        try:
+            result.stored, result.rejected = writer.run(parser.batches(con, job), parser, folder, name,
+                                                        result.reasons)
+        except FallBack:
+            shutil.rmtree(folder)
+            folder.mkdir()
+            result.reasons.clear()
+            job.warnings.clear()
+            result.stored, result.rejected = writer.run(parser.slow_batches(con, job), parser, folder, name,
+                                                        result.reasons)
+    result.rejected += writer.write_job_blanks(job, folder, name, result.reasons)
+    result.warnings = job.warnings
+    result.signals = writer.signal_counts(folder)
     return result
 
 

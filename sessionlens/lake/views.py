@@ -45,6 +45,9 @@ def open_connection(memory_limit: str, spill: Path) -> duckdb.DuckDBPyConnection
     con.execute(f"SET memory_limit = {literal(memory_limit)}")
     quiet_progress(con)
     con.execute(f"SET temp_directory = {literal(spill)}")  # large aggregations spill instead of failing
+    # a lake's Parquet files are never rewritten under the same name: their footers can be kept between
+    # queries (an analysis runs dozens of queries over the same files)
+    con.execute("SET parquet_metadata_cache = true")
     return con
 
 

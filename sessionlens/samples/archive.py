@@ -86,8 +86,14 @@ TAGS = ["Harry_Potter", "Star_Wars", "Sherlock", "Original_Work", "Good_Omens", 
 ASSETS = ["application.css", "application.js", "logo.svg", "fonts/noto.woff2"]
 
 
-def generate(out: Path, seed: int = 7, scale: float = 1.0) -> dict:
-    """Writes the incident's logs, markers and ground truth under ``out``."""
+def generate(out: Path, seed: int = 7, scale: float = 1.0, clean: bool = False) -> dict:
+    """Writes the incident's logs, markers and ground truth under ``out``.
+
+    ``clean``: the same rollout, traffic and cookie change, but every host reads every
+    cookie format (the release that should have shipped): session errors stay at their
+    background rate throughout. For the gate's tests and benchmark (a clean rollout of the
+    same size); the default output is unchanged byte for byte.
+    """
     rng = random.Random(seed)
     cookies = Cookies(rng)
     users = make_users(rng, max(200, int(4000 * scale)))
@@ -144,7 +150,7 @@ def generate(out: Path, seed: int = 7, scale: float = 1.0) -> dict:
 
         # Can the serving host read this user's session?
         p_err = 0.0012 if u.logged_in else 0.0
-        if u.logged_in and not static:
+        if u.logged_in and not static and not clean:
             if u.cookie_format == "rails-encrypted-gcm" and version == OLD:
                 if edge == "off":
                     p_err = 0.9
