@@ -37,7 +37,7 @@ from .errors import InputError
 from .ingestion.engine import IngestSummary, ingest
 from .lake.engine import Engine
 from .lake.lock import FileLock
-from .lake.span import bulk_span
+from .lake.span import newest
 from .lake.store import Lake
 from .notify import WEBHOOK_TIMEOUT, check_url, post_webhook, slack_escape
 from .outputs import writable_dir
@@ -156,9 +156,8 @@ def run_nightly(inbox: str | Path, lake: str | Path, out: str | Path, until: str
             return _no_new_data(summary, lake_obj, out)
         queries = engine(lake_obj) if engine else lake_obj.engine()
         # The end of the bulk of the data: one line dated ahead must not move the night.
-        spans = [bulk_span(queries, t).end for t in ("requests", "events")]
-        newest = max((t for t in spans if t is not None), default=None)
-        end = until_t or (newest + timedelta(seconds=1) if newest else datetime.now(timezone.utc))
+        last = newest(queries)
+        end = until_t or (last + timedelta(seconds=1) if last else datetime.now(timezone.utc))
         since = end - DAY
         # the night; its baseline comes from the history before it
         analysis = analyze(lake_obj, since, end, engine=queries)

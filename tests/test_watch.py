@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import datetime, timedelta, timezone
@@ -35,6 +36,8 @@ from sessionlens.live.watch import Watcher
 from sessionlens.samples import generate
 from sessionlens.samples.archive import DEPLOY_START, HOSTS
 from sessionlens.samples.replay import Replay, line_time
+
+from .conftest import REAL
 
 UTC = timezone.utc
 EVER = {"start": datetime(2000, 1, 1, tzinfo=UTC), "end": datetime(2100, 1, 1, tzinfo=UTC)}
@@ -153,17 +156,21 @@ def _lines(start: int, n: int) -> str:
     return "".join(LINE.format(i=k % 250, m=(k // 60) % 60, s=k % 60) for k in range(start, start + n))
 
 
+def _rotate_between_cycles(watcher: Watcher, log: Path, written_after: int) -> None:
+    """10 lines and a cycle; then ``written_after`` more lines, a rename to ``.1`` and a new file of 3 lines."""
+    log.write_text(_lines(0, 10))
+    watcher.cycle()
+    with open(log, "a") as fh:
+        fh.write(_lines(10, written_after))
+    log.rename(log.with_name(log.name + ".1"))
+    log.write_text(_lines(10 + written_after, 3))
+
+
 def test_a_named_file_renamed_between_cycles_loses_no_line(tmp_path):
     """Lines written after the last cycle and then rotated away are read from the rotated sibling."""
-    log = tmp_path / "access.log"
-    log.write_text(_lines(0, 10))
-    lake = tmp_path / "lake"
+    log, lake = tmp_path / "access.log", tmp_path / "lake"
     with Watcher(lake, [str(log)]) as w:
-        w.cycle()
-        with open(log, "a") as fh:
-            fh.write(_lines(10, 5))
-        log.rename(tmp_path / "access.log.1")
-        log.write_text(_lines(15, 3))
+        _rotate_between_cycles(w, log, written_after=5)
         w.cycle()
         assert stored(lake) == 18
         w.cycle()  # the sibling is older than the last cycle now, and read already: nothing twice
@@ -204,15 +211,9 @@ def test_a_file_written_to_while_it_is_ingested_stores_each_line_once(tmp_path):
 def test_a_glob_is_followed_and_a_skipped_cycle_keeps_rotated_lines(tmp_path):
     """A cycle that could not ingest (another writer held the lake) must not make the next one
     forget the rotated sibling; a pattern names the files that match it at each cycle."""
-    log = tmp_path / "access.log"
-    log.write_text(_lines(0, 10))
-    lake = tmp_path / "lake"
+    log, lake = tmp_path / "access.log", tmp_path / "lake"
     with Watcher(lake, [str(log)]) as w:
-        w.cycle()
-        with open(log, "a") as fh:
-            fh.write(_lines(10, 7))
-        log.rename(tmp_path / "access.log.1")
-        log.write_text(_lines(17, 3))
+        _rotate_between_cycles(w, log, written_after=7)
         with Lake(lake).writer():  # nightly holds the lake for this cycle
             assert any("ingest skipped" in n for n in w.cycle().notes)
         time.sleep(0.05)
@@ -222,6 +223,17 @@ def test_a_glob_is_followed_and_a_skipped_cycle_keeps_rotated_lines(tmp_path):
     with Watcher(tmp_path / "lake2", [str(tmp_path / "*.log")]) as w:
         assert w.cycle().notes == []
     assert stored(tmp_path / "lake2") == 7  # access.log (3 lines) and b.log (4)
+
+
+def test_a_log_without_sessions_is_not_called_quiet():
+    """A real third-party log with no session cookie, user or session-error rule: watch says it cannot judge."""
+    real = REAL / "elastic_apache_logs" / "apache_logs"
+    if not real.exists():
+        pytest.skip("../shared/data/real is not beside the repository")
+    with tempfile.TemporaryDirectory() as tmp:
+        result = CliRunner().invoke(cli, ["watch", "--lake", f"{tmp}/lake", "--once", str(real)])
+    assert result.exit_code == 0, result.output
+    assert "cannot judge: no-signal" in result.output and "session errors over the window" not in result.output
 
 
 def test_a_path_that_cannot_appear_is_an_error(tmp_path):

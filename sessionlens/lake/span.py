@@ -62,3 +62,9 @@ def bulk_span(engine: Engine, table: str = "requests") -> Span:
 def full_span(engine: Engine, table: str = "requests") -> tuple:
     """The first and last timestamp of ``table``, outliers included: ``(None, None)`` when it is empty."""
     return engine.one("lake_span", {"lo": None, "hi": None}, table=table)
+
+
+def newest(engine: Engine) -> datetime | None:
+    """The end of the bulk of the data, requests or events (a lake of app events only has no requests)."""
+    ends = [bulk_span(engine, table).end for table in ("requests", "events")]
+    return max((t for t in ends if t is not None), default=None)

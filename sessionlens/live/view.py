@@ -85,7 +85,11 @@ def cycle_lines(cycle: Cycle, rates: Rates | None, tz: str | None = None) -> lis
     lag = cycle.lag_seconds or 0.0
     lines.append(f"data up to {fmt(cycle.data_end - timedelta(seconds=1), tz)}"
                  f" (lag {duration(lag) if lag >= 0 else 'none: the data is dated ahead of this clock'})")
-    if rates is not None and rates.rate is not None:
+    a = cycle.analysis
+    if a is not None and a.verdict in ("no-signal", "no-data"):
+        # a rate of 0% where nothing shows a session is no all-clear: say what cannot be judged
+        lines.append(f"cannot judge: {a.verdict}: {a.verdict_detail()}")
+    elif rates is not None and rates.rate is not None:
         base = f"baseline {pct(rates.baseline)}" if rates.baseline is not None else "no baseline yet"
         lines.append(f"session errors over the window: {pct(rates.rate)} of requests ({base})")
     for report in cycle.open_spikes:
@@ -114,7 +118,8 @@ def render(cycle: Cycle, rates: Rates | None, tz: str | None = None, history: li
         table.add_row("session errors", f"{pct(rates.rate)} of requests  (baseline {base})")
         table.add_row("per minute", f"[red]{rates.sparkline()}[/red]")
     a = cycle.analysis
-    table.add_row("verdict", a.verdict if a else "no-data")
+    table.add_row("verdict", f"{a.verdict}: {a.verdict_detail()}" if a and a.verdict in ("no-signal", "no-data")
+                  else a.verdict if a else "no-data")
     for report in cycle.open_spikes:
         top = report.suspects[0] if report.suspects else None
         table.add_row("open spike", f"since {fmt(report.spike.onset, tz)}, {pct(report.spike.rate)}; "

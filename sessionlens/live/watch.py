@@ -48,7 +48,7 @@ from ..errors import InputError
 from ..ingestion.engine import IngestSummary, ingest
 from ..lake.compact import merge_tails
 from ..lake.lock import FileLock, LakeLockedError
-from ..lake.span import bulk_span
+from ..lake.span import newest
 from ..lake.store import Lake
 from .alerts import Alert, Channels, onset_alert, resolved_alert
 
@@ -100,10 +100,8 @@ def ongoing(analysis: Analysis, end: datetime) -> list[SpikeReport]:
 
 def data_end(lake: Lake) -> datetime | None:
     """The newest request or event of the bulk of the data, plus a second; None for an empty lake."""
-    engine = lake.engine()
-    ends = [bulk_span(engine, table).end for table in ("requests", "events")]
-    newest = max((t for t in ends if t is not None), default=None)
-    return newest + timedelta(seconds=1) if newest else None
+    last = newest(lake.engine())
+    return last + timedelta(seconds=1) if last else None
 
 
 class Watcher:
